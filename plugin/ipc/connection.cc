@@ -1,0 +1,223 @@
+#include "plugin/ipc/connection.h"
+
+#include <algorithm>
+#include <atomic>
+#include <thread>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define GRPC_SHM_CPU_RELAX() _mm_pause()
+#elif defined(__aarch64__)
+#define GRPC_SHM_CPU_RELAX() asm volatile("yield")
+#else
+#define GRPC_SHM_CPU_RELAX() std::this_thread::yield()
+#endif
+
+namespace grpc_shm {
+namespace ipc {
+namespace {
+
+int RemainingMs(Connection::Clock::time_point deadline) {
+  if (deadline == Connection::Clock::time_point::max()) return -1;
+  auto left = deadline - Connection::Clock::now();
+  if (left <= left.zero()) return 0;
+  // Round up so we never wake a hair before the deadline and spin.
+  return static_cast<int>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(left + std::chrono::microseconds(999))
+          .count());
+}
+
+}  // namespace
+
+ConnectionOptions DefaultConnectionOptions() {
+  ConnectionOptions o;
+#ifdef __linux__
+  o.memory = platform::SharedMemoryKind::kMemfd;
+  o.doorbell = platform::DoorbellKind::kEventFd;
+#else
+  o.memory = platform::SharedMemoryKind::kPosixShm;
+  o.doorbell = platform::DoorbellKind::kPipe;
+#endif
+  return o;
+}
+
+ConnectionOptions PosixConnectionOptions() {
+  ConnectionOptions o;
+  o.memory = platform::SharedMemoryKind::kPosixShm;
+  o.doorbell = platform::DoorbellKind::kPipe;
+  return o;
+}
+
+Connection::Connection(Side side, const ConnectionOptions& options, uint32_t c2s_bytes,
+                       uint32_t s2c_bytes, platform::MappedRegion segment,
+                       platform::UniqueHandle socket,
+                       std::unique_ptr<platform::WakeReceiver> receiver,
+                       std::unique_ptr<platform::WakeSender> sender,
+                       platform::PeerCredentials peer)
+    : side_(side),
+      options_(options),
+      segment_(std::move(segment)),
+      socket_(std::move(socket)),
+      receiver_(std::move(receiver)),
+      sender_(std::move(sender)),
+      peer_(peer),
+      own_wait_(reinterpret_cast<WaitWord*>(
+          segment_.data() + (side == Side::kClient ? SegmentLayout::kClientWaitOffset
+                                                   : SegmentLayout::kServerWaitOffset))),
+      peer_wait_(reinterpret_cast<WaitWord*>(
+          segment_.data() + (side == Side::kClient ? SegmentLayout::kServerWaitOffset
+                                                   : SegmentLayout::kClientWaitOffset))),
+      writer_(reinterpret_cast<RingControl*>(
+                  segment_.data() + (side == Side::kClient ? SegmentLayout::kC2sControlOffset
+                                                           : SegmentLayout::kS2cControlOffset)),
+              segment_.data() + (side == Side::kClient
+                                     ? SegmentLayout{c2s_bytes, s2c_bytes}.c2s_data_offset()
+                                     : SegmentLayout{c2s_bytes, s2c_bytes}.s2c_data_offset()),
+              side == Side::kClient ? c2s_bytes : s2c_bytes),
+      reader_(reinterpret_cast<RingControl*>(
+                  segment_.data() + (side == Side::kClient ? SegmentLayout::kS2cControlOffset
+                                                           : SegmentLayout::kC2sControlOffset)),
+              segment_.data() + (side == Side::kClient
+                                     ? SegmentLayout{c2s_bytes, s2c_bytes}.s2c_data_offset()
+                                     : SegmentLayout{c2s_bytes, s2c_bytes}.c2s_data_offset()),
+              side == Side::kClient ? s2c_bytes : c2s_bytes) {}
+
+Connection::~Connection() { Close(); }
+
+void Connection::Close() {
+  if (socket_.valid()) platform::ShutdownLocal(socket_.get());
+}
+
+Status Connection::CheckAlive() { return platform::CheckAlive(socket_.get()); }
+
+// The waker's half of the sleep protocol. Our ring update (a release store)
+// must be globally visible before we look at the peer's wait word, and the
+// peer sets its word before re-checking our ring: the seq_cst fence on both
+// sides is what makes "peer sleeps forever on a non-empty ring" impossible.
+void Connection::WakePeerIf(uint32_t bit) {
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if ((peer_wait_->bits.load(std::memory_order_relaxed) & bit) == 0) return;
+  // Only the waker that actually clears the bit rings, so a burst of writes
+  // costs one syscall.
+  if (peer_wait_->bits.fetch_and(~bit, std::memory_order_acq_rel) & bit) {
+    sender_->Ring(&peer_wait_->bits);
+  }
+}
+
+void Connection::NotifyPeerOfData() { WakePeerIf(kWaitingForData); }
+
+Status Connection::TryWriteFrame(const FrameHeader& header, const ConstByteSpan* parts,
+                                 size_t num_parts) {
+  Status s = writer_.TryWrite(header, parts, num_parts);
+  if (s.ok()) NotifyPeerOfData();
+  return s;
+}
+
+Status Connection::WriteFrame(const FrameHeader& header, const ConstByteSpan* parts,
+                              size_t num_parts, Clock::time_point deadline) {
+  size_t payload = 0;
+  for (size_t i = 0; i < num_parts; ++i) payload += parts[i].size;
+  for (;;) {
+    Status s = TryWriteFrame(header, parts, num_parts);
+    if (s.code() != StatusCode::kWouldBlock) return s;
+    s = Wait(kWaitingForSpace, payload, deadline);
+    if (!s.ok()) return s;
+  }
+}
+
+Status Connection::WriteMessage(uint32_t stream_id, uint8_t flags, const uint8_t* data,
+                                size_t size, Clock::time_point deadline) {
+  // Chunks of a quarter ring let the reader copy one chunk out while we copy
+  // the next one in; a full-ring chunk would serialise the two copies.
+  const size_t chunk_limit =
+      std::max<size_t>(kFrameAlignment, writer_.capacity() / 4 - kFrameHeaderSize);
+  size_t offset = 0;
+  do {
+    const size_t chunk = std::min(size - offset, chunk_limit);
+    FrameHeader h{};
+    h.stream_id = stream_id;
+    h.type = kFrameMessage;
+    h.flags = static_cast<uint8_t>((flags & ~kFlagMoreChunks) |
+                                   (offset + chunk < size ? kFlagMoreChunks : 0));
+    ConstByteSpan part{data + offset, chunk};
+    Status s = WriteFrame(h, &part, 1, deadline);
+    if (!s.ok()) return s;
+    offset += chunk;
+  } while (offset < size);
+  return Status::Ok();
+}
+
+Status Connection::Peek(FrameView* frame) { return reader_.Peek(frame); }
+
+void Connection::Consume() {
+  reader_.Consume();
+  WakePeerIf(kWaitingForSpace);
+}
+
+Status Connection::ReadFrame(FrameView* frame, Clock::time_point deadline) {
+  for (;;) {
+    Status s = reader_.Peek(frame);
+    if (s.code() != StatusCode::kWouldBlock) return s;
+    s = Wait(kWaitingForData, 0, deadline);
+    if (s.code() == StatusCode::kPeerClosed) {
+      // Frames the peer wrote before it died are still ours to read.
+      Status last = reader_.Peek(frame);
+      return last.code() == StatusCode::kWouldBlock ? s : last;
+    }
+    if (!s.ok()) return s;
+  }
+}
+
+bool Connection::ConditionHolds(uint32_t wait_bits, size_t space_needed) {
+  if ((wait_bits & kWaitingForData) && reader_.MaybeReadable()) return true;
+  if (wait_bits & kWaitingForSpace) {
+    size_t writable = 0;
+    // A corrupt read position also "holds": the caller's next write reports it.
+    if (!writer_.WritableBytes(&writable).ok() || writable >= space_needed) return true;
+  }
+  return false;
+}
+
+bool Connection::PrepareToSleep(uint32_t wait_bits, size_t space_needed) {
+  own_wait_->bits.store(wait_bits, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (ConditionHolds(wait_bits, space_needed)) {
+    own_wait_->bits.store(0, std::memory_order_relaxed);
+    return false;
+  }
+  return true;
+}
+
+void Connection::Drain() {
+  own_wait_->bits.store(0, std::memory_order_relaxed);
+  receiver_->Drain();
+}
+
+Status Connection::Wait(uint32_t wait_bits, size_t space_needed, Clock::time_point deadline) {
+  if (ConditionHolds(wait_bits, space_needed)) return Status::Ok();
+  if (options_.spin.count() > 0) {
+    const Clock::time_point spin_end = std::min(deadline, Clock::now() + options_.spin);
+    int checks = 0;
+    do {
+      for (int i = 0; i < 64; ++i) {
+        if (ConditionHolds(wait_bits, space_needed)) return Status::Ok();
+        GRPC_SHM_CPU_RELAX();
+      }
+      ++checks;
+    } while (Clock::now() < spin_end);
+    (void)checks;
+  }
+  for (;;) {
+    if (!PrepareToSleep(wait_bits, space_needed)) return Status::Ok();
+    Status s = receiver_->Wait(&own_wait_->bits, wait_bits, socket_.get(), RemainingMs(deadline));
+    Drain();
+    if (ConditionHolds(wait_bits, space_needed)) return Status::Ok();
+    if (s.code() == StatusCode::kPeerClosed || s.code() == StatusCode::kSystem) return s;
+    if (Clock::now() >= deadline) {
+      return Status(StatusCode::kTimeout, "deadline passed waiting for the peer");
+    }
+  }
+}
+
+}  // namespace ipc
+}  // namespace grpc_shm

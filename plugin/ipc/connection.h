@@ -1,0 +1,170 @@
+// One shared-memory connection between a client and a server process: the
+// mapped segment, a RingWriter for what we send, a RingReader for what we
+// receive, our doorbell and the peer's, and the local socket that carried the
+// handshake and now only tells us when the peer dies (hang-up).
+//
+// Threading: one thread at a time may use the writer side (TryWriteFrame,
+// WriteFrame, NotifyPeerOfData), one thread at a time the reader side (Peek,
+// Consume, NotifyPeerOfSpace), and at most one thread may wait (Wait or a
+// poller on poll_handle()) at a time. The transport serves many connections
+// from one poller thread: it polls poll_handle() and liveness_handle(), then
+// calls Drain(), empties the receive ring, and calls PrepareToSleep() before
+// polling again.
+#ifndef GRPC_SHM_IPC_CONNECTION_H_
+#define GRPC_SHM_IPC_CONNECTION_H_
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "plugin/ipc/ring.h"
+#include "plugin/ipc/segment_layout.h"
+#include "plugin/ipc/status.h"
+#include "plugin/platform/platform.h"
+
+namespace grpc_shm {
+namespace ipc {
+
+struct ConnectionOptions {
+  // Requested bytes per ring direction; the server clamps it to its own limit
+  // and to a power of two in [kMinRingBytes, kMaxRingBytes].
+  uint32_t ring_bytes = kDefaultRingBytes;
+  // How long Wait() polls the rings before it sleeps. 0 sleeps at once.
+  std::chrono::nanoseconds spin{0};
+  platform::SharedMemoryKind memory = platform::SharedMemoryKind::kMemfd;
+  platform::DoorbellKind doorbell = platform::DoorbellKind::kEventFd;
+  std::chrono::milliseconds handshake_timeout{5000};
+};
+
+// The default backend of this platform (Linux: memfd + eventfd).
+ConnectionOptions DefaultConnectionOptions();
+// The portable POSIX backend (shm_open + pipes).
+ConnectionOptions PosixConnectionOptions();
+
+class Connection {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  Side side() const { return side_; }
+  const platform::PeerCredentials& peer() const { return peer_; }
+  uint32_t send_ring_bytes() const { return writer_.capacity(); }
+  uint32_t receive_ring_bytes() const { return reader_.capacity(); }
+  // Largest payload of one frame; bigger messages go as several chunks.
+  size_t max_frame_payload() const { return writer_.max_frame_payload(); }
+
+  // ---- writer side
+  // Appends one frame if it fits now: kWouldBlock if not. Rings the peer's
+  // doorbell only if the peer said it is sleeping on data.
+  Status TryWriteFrame(const FrameHeader& header, const ConstByteSpan* parts, size_t num_parts);
+  // Like TryWriteFrame but waits (spin, then sleep) for space until `deadline`.
+  Status WriteFrame(const FrameHeader& header, const ConstByteSpan* parts, size_t num_parts,
+                    Clock::time_point deadline = Clock::time_point::max());
+  // Sends `size` bytes as kFrameMessage chunks (flags other than
+  // kFlagMoreChunks apply to each chunk), waiting for space as it goes:
+  // back-pressure, never a copy of the whole payload.
+  Status WriteMessage(uint32_t stream_id, uint8_t flags, const uint8_t* data, size_t size,
+                      Clock::time_point deadline = Clock::time_point::max());
+  RingWriter& writer() { return writer_; }
+  // After writing through writer() directly: wake the peer if it sleeps on data.
+  void NotifyPeerOfData();
+
+  // ---- reader side
+  Status Peek(FrameView* frame);
+  // Consumes the peeked frame and wakes the peer if it sleeps on space.
+  void Consume();
+  // Waits for the next frame until `deadline`, then peeks it.
+  Status ReadFrame(FrameView* frame, Clock::time_point deadline = Clock::time_point::max());
+
+  // ---- waiting
+  // Spins (options.spin), then sleeps until one of the WaitBits conditions
+  // holds (`space_needed` bytes of frame payload for kWaitingForSpace), the
+  // peer dies, or `deadline` passes.
+  Status Wait(uint32_t wait_bits, size_t space_needed, Clock::time_point deadline);
+  // For pollers: announce that we are about to sleep on `wait_bits`. Returns
+  // false (and announces nothing) if a condition already holds, in which case
+  // the caller must not sleep.
+  bool PrepareToSleep(uint32_t wait_bits, size_t space_needed = 0);
+  // For pollers, after waking: clears the announcement and pending rings.
+  void Drain();
+  platform::NativeHandle poll_handle() const { return receiver_->poll_handle(); }
+  platform::NativeHandle liveness_handle() const { return socket_.get(); }
+  // kPeerClosed once the peer has hung up or broke the protocol.
+  Status CheckAlive();
+
+  // Hangs up: the peer sees kPeerClosed. Idempotent.
+  void Close();
+
+ private:
+  friend class Listener;
+  friend Status Connect(const std::string&, const ConnectionOptions&,
+                        std::unique_ptr<Connection>*);
+
+  Connection(Side side, const ConnectionOptions& options, uint32_t c2s_bytes, uint32_t s2c_bytes,
+             platform::MappedRegion segment, platform::UniqueHandle socket,
+             std::unique_ptr<platform::WakeReceiver> receiver,
+             std::unique_ptr<platform::WakeSender> sender, platform::PeerCredentials peer);
+
+  bool ConditionHolds(uint32_t wait_bits, size_t space_needed);
+  void WakePeerIf(uint32_t bit);
+
+  const Side side_;
+  const ConnectionOptions options_;
+  platform::MappedRegion segment_;
+  platform::UniqueHandle socket_;
+  std::unique_ptr<platform::WakeReceiver> receiver_;
+  std::unique_ptr<platform::WakeSender> sender_;
+  platform::PeerCredentials peer_;
+  WaitWord* own_wait_;
+  WaitWord* peer_wait_;
+  RingWriter writer_;
+  RingReader reader_;
+};
+
+// Client side: connects to `address` (absolute path or "@abstract"), runs the
+// handshake and returns a ready connection.
+Status Connect(const std::string& address, const ConnectionOptions& options,
+               std::unique_ptr<Connection>* connection);
+
+// Server side: a listening socket. Accept() is safe to call from a poller
+// when listen_handle() is readable.
+class Listener {
+ public:
+  struct Options {
+    // Upper bound for each ring; clients asking for more get this.
+    uint32_t max_ring_bytes = kMaxRingBytes;
+    std::chrono::milliseconds handshake_timeout{5000};
+    int backlog = 128;
+  };
+  static Status Listen(const std::string& address, const Options& options,
+                       std::unique_ptr<Listener>* listener);
+  ~Listener();
+
+  platform::NativeHandle listen_handle() const { return socket_.get(); }
+  const std::string& address() const { return address_; }
+
+  // Takes one pending client socket: kWouldBlock if none. Cheap; the
+  // handshake is separate so a slow client cannot hold the listener.
+  Status AcceptSocket(platform::UniqueHandle* socket);
+  // Runs the server half of the handshake on an accepted socket, bounded by
+  // the handshake timeout. Any bad input ends in an error for this client
+  // only (the client is told why when the socket still works).
+  Status Handshake(platform::UniqueHandle socket, std::unique_ptr<Connection>* connection);
+  // AcceptSocket (waiting up to `timeout_ms`) + Handshake.
+  Status Accept(std::unique_ptr<Connection>* connection, int timeout_ms = -1);
+
+ private:
+  Listener(std::string address, Options options, platform::UniqueHandle socket);
+  const std::string address_;
+  const Options options_;
+  platform::UniqueHandle socket_;
+};
+
+}  // namespace ipc
+}  // namespace grpc_shm
+
+#endif  // GRPC_SHM_IPC_CONNECTION_H_

@@ -1,0 +1,253 @@
+// Connection set-up over the local socket: Connect() (client) and Listener
+// (server). The server creates the shared segment and both doorbells, so a
+// hostile client can never hand the server memory it could later shrink
+// (SIGBUS) or remap; the client checks what it receives before mapping it.
+#include <algorithm>
+#include <cstring>
+
+#include "plugin/ipc/connection.h"
+#include "plugin/ipc/handshake_format.h"
+
+namespace grpc_shm {
+namespace ipc {
+namespace {
+
+using platform::DoorbellKind;
+using platform::SharedMemoryKind;
+using platform::UniqueHandle;
+
+int TimeoutMs(std::chrono::milliseconds ms) { return static_cast<int>(ms.count()); }
+
+uint32_t RoundDownToPowerOfTwo(uint32_t v) {
+  uint32_t p = 1;
+  while (p <= v / 2) p <<= 1;
+  return p;
+}
+
+uint32_t ClampRingBytes(uint32_t requested, uint32_t server_max) {
+  uint32_t limit = std::min(std::max(server_max, kMinRingBytes), kMaxRingBytes);
+  uint32_t v = std::min(std::max(requested, kMinRingBytes), limit);
+  return RoundDownToPowerOfTwo(v);
+}
+
+bool IsKnownMemoryKind(uint32_t v) {
+  return v == static_cast<uint32_t>(SharedMemoryKind::kMemfd) ||
+         v == static_cast<uint32_t>(SharedMemoryKind::kPosixShm);
+}
+bool IsKnownDoorbellKind(uint32_t v) {
+  return v == static_cast<uint32_t>(DoorbellKind::kEventFd) ||
+         v == static_cast<uint32_t>(DoorbellKind::kFutex) ||
+         v == static_cast<uint32_t>(DoorbellKind::kPipe);
+}
+
+size_t HandlesFor(DoorbellKind kind) { return kind == DoorbellKind::kFutex ? 1 : 3; }
+
+// Tells the client why it was refused; best effort, the socket may be dead.
+void Refuse(platform::NativeHandle socket, const Status& why, int timeout_ms) {
+  ServerHello reply{};
+  reply.magic = kHelloMagic;
+  reply.version = kProtocolVersion;
+  reply.status = static_cast<uint32_t>(why.code());
+  std::strncpy(reply.message, why.message().c_str(), sizeof(reply.message) - 1);
+  (void)platform::SendMessage(socket, &reply, sizeof(reply), {}, timeout_ms);
+}
+
+}  // namespace
+
+Status Connect(const std::string& address, const ConnectionOptions& options,
+               std::unique_ptr<Connection>* connection) {
+  if (!platform::IsSupported(options.memory) || !platform::IsSupported(options.doorbell)) {
+    return Status(StatusCode::kInvalidArgument, "backend not supported on this platform");
+  }
+  const int timeout = TimeoutMs(options.handshake_timeout);
+  UniqueHandle socket;
+  Status s = platform::ConnectLocal(address, timeout, &socket);
+  if (!s.ok()) return Status(s.code(), "cannot reach " + address + ": " + s.message());
+
+  ClientHello hello{};
+  hello.magic = kHelloMagic;
+  hello.version = kProtocolVersion;
+  hello.memory_kind = static_cast<uint32_t>(options.memory);
+  hello.doorbell_kind = static_cast<uint32_t>(options.doorbell);
+  hello.c2s_bytes = options.ring_bytes;
+  hello.s2c_bytes = options.ring_bytes;
+  s = platform::SendMessage(socket.get(), &hello, sizeof(hello), {}, timeout);
+  if (!s.ok()) return s;
+
+  ServerHello reply;
+  std::vector<UniqueHandle> handles;
+  s = platform::ReceiveMessage(socket.get(), &reply, sizeof(reply), 3, &handles, timeout);
+  if (!s.ok()) return Status(s.code(), "handshake with " + address + ": " + s.message());
+  reply.message[sizeof(reply.message) - 1] = '\0';
+  if (reply.magic != kHelloMagic) {
+    return Status(StatusCode::kProtocol, address + " is not a grpc-shm server (bad magic)");
+  }
+  if (reply.status != 0) {
+    return Status(StatusCode::kProtocol, "server refused the connection: " +
+                                             std::string(reply.message));
+  }
+  if (reply.version != kProtocolVersion) {
+    return Status(StatusCode::kProtocol,
+                  "server speaks protocol version " + std::to_string(reply.version));
+  }
+  if (reply.memory_kind != hello.memory_kind || reply.doorbell_kind != hello.doorbell_kind ||
+      !IsValidRingSize(reply.c2s_bytes) || !IsValidRingSize(reply.s2c_bytes) ||
+      reply.num_handles != handles.size() ||
+      handles.size() != HandlesFor(options.doorbell)) {
+    return Status(StatusCode::kProtocol, "server reply does not match the request");
+  }
+  SegmentLayout layout{reply.c2s_bytes, reply.s2c_bytes};
+  platform::MappedRegion segment;
+  s = platform::MapSharedMemory(options.memory, handles[0].get(), layout.total_bytes(), &segment);
+  if (!s.ok()) return s;
+
+  std::unique_ptr<platform::WakeReceiver> receiver;
+  std::unique_ptr<platform::WakeSender> sender;
+  if (options.doorbell == DoorbellKind::kFutex) {
+    receiver = platform::MakeWakeReceiver(options.doorbell, UniqueHandle());
+    sender = platform::MakeWakeSender(options.doorbell, UniqueHandle());
+  } else {
+    receiver = platform::MakeWakeReceiver(options.doorbell, std::move(handles[1]));
+    sender = platform::MakeWakeSender(options.doorbell, std::move(handles[2]));
+  }
+
+  ClientReady ready{kReadyMagic, 0};
+  s = platform::SendMessage(socket.get(), &ready, sizeof(ready), {}, timeout);
+  if (!s.ok()) return s;
+
+  platform::PeerCredentials peer;
+  s = platform::GetPeerCredentials(socket.get(), &peer);
+  if (!s.ok()) return s;
+  connection->reset(new Connection(Side::kClient, options, reply.c2s_bytes, reply.s2c_bytes,
+                                   std::move(segment), std::move(socket), std::move(receiver),
+                                   std::move(sender), peer));
+  return Status::Ok();
+}
+
+Listener::Listener(std::string address, Options options, UniqueHandle socket)
+    : address_(std::move(address)), options_(options), socket_(std::move(socket)) {}
+
+Listener::~Listener() {
+  socket_.reset();
+  platform::UnlinkLocal(address_);
+}
+
+Status Listener::Listen(const std::string& address, const Options& options,
+                        std::unique_ptr<Listener>* listener) {
+  UniqueHandle socket;
+  Status s = platform::ListenLocal(address, options.backlog, &socket);
+  if (!s.ok()) return s;
+  listener->reset(new Listener(address, options, std::move(socket)));
+  return Status::Ok();
+}
+
+Status Listener::AcceptSocket(UniqueHandle* socket) {
+  return platform::AcceptLocal(socket_.get(), socket);
+}
+
+Status Listener::Accept(std::unique_ptr<Connection>* connection, int timeout_ms) {
+  UniqueHandle socket;
+  for (;;) {
+    Status s = AcceptSocket(&socket);
+    if (s.ok()) break;
+    if (s.code() != StatusCode::kWouldBlock) return s;
+    // A listening socket becomes readable when a connection is pending.
+    s = platform::WaitReadable(socket_.get(), timeout_ms);
+    if (!s.ok()) return s;
+  }
+  return Handshake(std::move(socket), connection);
+}
+
+Status Listener::Handshake(UniqueHandle socket, std::unique_ptr<Connection>* connection) {
+  const int timeout = TimeoutMs(options_.handshake_timeout);
+  ClientHello hello;
+  std::vector<UniqueHandle> unexpected;
+  Status s = platform::ReceiveMessage(socket.get(), &hello, sizeof(hello), 0, &unexpected,
+                                      timeout);
+  if (!s.ok()) {
+    if (s.code() == StatusCode::kProtocol) Refuse(socket.get(), s, timeout);
+    return Status(s.code(), "client handshake: " + s.message());
+  }
+  Status bad;
+  if (hello.magic != kHelloMagic) {
+    bad = Status(StatusCode::kProtocol, "not a grpc-shm client (bad magic)");
+  } else if (hello.version != kProtocolVersion) {
+    bad = Status(StatusCode::kProtocol, "unsupported protocol version " +
+                                            std::to_string(hello.version) + " (server speaks " +
+                                            std::to_string(kProtocolVersion) + ")");
+  } else if (!IsKnownMemoryKind(hello.memory_kind) || !IsKnownDoorbellKind(hello.doorbell_kind) ||
+             !platform::IsSupported(static_cast<SharedMemoryKind>(hello.memory_kind)) ||
+             !platform::IsSupported(static_cast<DoorbellKind>(hello.doorbell_kind))) {
+    bad = Status(StatusCode::kProtocol, "unsupported shared memory or doorbell kind");
+  }
+  if (!bad.ok()) {
+    Refuse(socket.get(), bad, timeout);
+    return bad;
+  }
+  const auto memory = static_cast<SharedMemoryKind>(hello.memory_kind);
+  const auto doorbell = static_cast<DoorbellKind>(hello.doorbell_kind);
+  SegmentLayout layout{ClampRingBytes(hello.c2s_bytes, options_.max_ring_bytes),
+                       ClampRingBytes(hello.s2c_bytes, options_.max_ring_bytes)};
+
+  platform::PeerCredentials peer;
+  s = platform::GetPeerCredentials(socket.get(), &peer);
+  if (!s.ok()) return s;
+
+  UniqueHandle segment_handle;
+  platform::MappedRegion segment;
+  s = platform::CreateSharedMemory(memory, layout.total_bytes(), &segment_handle, &segment);
+  if (!s.ok()) {
+    Refuse(socket.get(), s, timeout);
+    return s;
+  }
+  auto* header = reinterpret_cast<SegmentHeader*>(segment.data());
+  header->magic = kSegmentMagic;
+  header->version = kProtocolVersion;
+  header->c2s_bytes = layout.c2s_bytes;
+  header->s2c_bytes = layout.s2c_bytes;
+
+  platform::DoorbellHandles client_bell, server_bell;
+  if (doorbell != DoorbellKind::kFutex) {
+    s = platform::CreateDoorbell(doorbell, &client_bell);
+    if (s.ok()) s = platform::CreateDoorbell(doorbell, &server_bell);
+    if (!s.ok()) {
+      Refuse(socket.get(), s, timeout);
+      return s;
+    }
+  }
+  std::vector<platform::NativeHandle> to_send = {segment_handle.get()};
+  if (doorbell != DoorbellKind::kFutex) {
+    to_send.push_back(client_bell.wait.get());
+    to_send.push_back(server_bell.ring.get());
+  }
+  ServerHello reply{};
+  reply.magic = kHelloMagic;
+  reply.version = kProtocolVersion;
+  reply.memory_kind = hello.memory_kind;
+  reply.doorbell_kind = hello.doorbell_kind;
+  reply.c2s_bytes = layout.c2s_bytes;
+  reply.s2c_bytes = layout.s2c_bytes;
+  reply.num_handles = static_cast<uint32_t>(to_send.size());
+  s = platform::SendMessage(socket.get(), &reply, sizeof(reply), to_send, timeout);
+  if (!s.ok()) return s;
+
+  ClientReady ready;
+  s = platform::ReceiveMessage(socket.get(), &ready, sizeof(ready), 0, &unexpected, timeout);
+  if (!s.ok()) return Status(s.code(), "client did not confirm the handshake: " + s.message());
+  if (ready.magic != kReadyMagic) {
+    return Status(StatusCode::kProtocol, "client sent a bad handshake confirmation");
+  }
+
+  ConnectionOptions options;
+  options.memory = memory;
+  options.doorbell = doorbell;
+  options.handshake_timeout = options_.handshake_timeout;
+  connection->reset(new Connection(
+      Side::kServer, options, layout.c2s_bytes, layout.s2c_bytes, std::move(segment),
+      std::move(socket), platform::MakeWakeReceiver(doorbell, std::move(server_bell.wait)),
+      platform::MakeWakeSender(doorbell, std::move(client_bell.ring)), peer));
+  return Status::Ok();
+}
+
+}  // namespace ipc
+}  // namespace grpc_shm

@@ -1,0 +1,82 @@
+// Layout of the shared segment of one connection. The offsets are computed by
+// each side from the ring sizes agreed in the handshake, never read back from
+// shared memory: the peer may scribble over anything in the segment.
+//
+//   [SegmentHeader][RingControl c2s][RingControl s2c][WaitWord client][WaitWord server]
+//   [pad to 4 KiB][c2s data: c2s_bytes][s2c data: s2c_bytes]
+#ifndef GRPC_SHM_IPC_SEGMENT_LAYOUT_H_
+#define GRPC_SHM_IPC_SEGMENT_LAYOUT_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+namespace grpc_shm {
+namespace ipc {
+
+constexpr size_t kCacheLineSize = 64;
+constexpr uint32_t kSegmentMagic = 0x4d485347;  // "GSHM"
+constexpr uint32_t kProtocolVersion = 1;
+
+// Ring sizes are powers of two within these bounds.
+constexpr uint32_t kMinRingBytes = 4096;
+constexpr uint32_t kMaxRingBytes = 64u << 20;
+constexpr uint32_t kDefaultRingBytes = 1u << 20;
+
+// Lock-free cross-process atomics must not depend on a process-local lock.
+static_assert(std::atomic<uint64_t>::is_always_lock_free, "need lock-free 64-bit atomics");
+static_assert(std::atomic<uint32_t>::is_always_lock_free, "need lock-free 32-bit atomics");
+
+struct alignas(kCacheLineSize) SegmentHeader {
+  uint32_t magic;
+  uint32_t version;
+  uint32_t c2s_bytes;  // informational only: each side uses its negotiated copy
+  uint32_t s2c_bytes;
+};
+
+// Producer and consumer positions are byte counts since the connection began
+// (they never wrap in practice: 2^64 bytes). Each lives on its own cache line
+// so the two sides do not false-share.
+struct RingControl {
+  alignas(kCacheLineSize) std::atomic<uint64_t> write_pos;  // written by producer
+  alignas(kCacheLineSize) std::atomic<uint64_t> read_pos;   // written by consumer
+};
+static_assert(sizeof(RingControl) == 2 * kCacheLineSize, "one cache line per index");
+
+// What a side is blocked on. Set by the side itself just before it sleeps; a
+// peer that makes progress on that condition clears the bit and rings the
+// side's doorbell. The word doubles as the futex word of futex doorbells.
+enum WaitBits : uint32_t {
+  kWaitingForData = 1u << 0,   // its receive ring was empty
+  kWaitingForSpace = 1u << 1,  // its send ring was full
+};
+struct alignas(kCacheLineSize) WaitWord {
+  std::atomic<uint32_t> bits;
+};
+
+enum class Side : uint8_t { kClient = 0, kServer = 1 };
+
+struct SegmentLayout {
+  uint32_t c2s_bytes = 0;
+  uint32_t s2c_bytes = 0;
+
+  static constexpr size_t kHeaderOffset = 0;
+  static constexpr size_t kC2sControlOffset = kCacheLineSize;
+  static constexpr size_t kS2cControlOffset = kC2sControlOffset + sizeof(RingControl);
+  static constexpr size_t kClientWaitOffset = kS2cControlOffset + sizeof(RingControl);
+  static constexpr size_t kServerWaitOffset = kClientWaitOffset + kCacheLineSize;
+  static constexpr size_t kDataOffset = 4096;
+
+  size_t c2s_data_offset() const { return kDataOffset; }
+  size_t s2c_data_offset() const { return kDataOffset + c2s_bytes; }
+  size_t total_bytes() const { return kDataOffset + size_t{c2s_bytes} + s2c_bytes; }
+};
+
+inline bool IsValidRingSize(uint64_t bytes) {
+  return bytes >= kMinRingBytes && bytes <= kMaxRingBytes && (bytes & (bytes - 1)) == 0;
+}
+
+}  // namespace ipc
+}  // namespace grpc_shm
+
+#endif  // GRPC_SHM_IPC_SEGMENT_LAYOUT_H_

@@ -1,0 +1,37 @@
+#include "plugin/ipc/status.h"
+
+#include <cerrno>
+#include <cstring>
+
+namespace grpc_shm {
+namespace ipc {
+
+const char* StatusCodeName(StatusCode code) {
+  switch (code) {
+    case StatusCode::kOk: return "OK";
+    case StatusCode::kWouldBlock: return "WOULD_BLOCK";
+    case StatusCode::kTimeout: return "TIMEOUT";
+    case StatusCode::kCorrupt: return "CORRUPT";
+    case StatusCode::kProtocol: return "PROTOCOL";
+    case StatusCode::kPeerClosed: return "PEER_CLOSED";
+    case StatusCode::kInvalidArgument: return "INVALID_ARGUMENT";
+    case StatusCode::kSystem: return "SYSTEM";
+  }
+  return "UNKNOWN";
+}
+
+std::string Status::ToString() const {
+  if (ok()) return "OK";
+  std::string s = StatusCodeName(code_);
+  if (!message_.empty()) s += ": " + message_;
+  return s;
+}
+
+Status ErrnoStatus(const std::string& what, int err) {
+  return Status(StatusCode::kSystem, what + ": " + std::strerror(err));
+}
+
+Status ErrnoStatus(const std::string& what) { return ErrnoStatus(what, errno); }
+
+}  // namespace ipc
+}  // namespace grpc_shm

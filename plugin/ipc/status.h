@@ -1,0 +1,52 @@
+// A small status type for the IPC core, which must not depend on gRPC or Abseil
+// status types. The transport maps these onto grpc_error / absl::Status.
+#ifndef GRPC_SHM_IPC_STATUS_H_
+#define GRPC_SHM_IPC_STATUS_H_
+
+#include <string>
+#include <utility>
+
+namespace grpc_shm {
+namespace ipc {
+
+enum class StatusCode {
+  kOk = 0,
+  kWouldBlock,    // no data / no space right now; try again after a wakeup
+  kTimeout,       // a deadline passed
+  kCorrupt,       // the peer broke the shared control block or a frame
+  kProtocol,      // the peer sent something the protocol does not allow
+  kPeerClosed,    // the peer hung up or died
+  kInvalidArgument,
+  kSystem,        // an OS call failed (errno in the message)
+};
+
+const char* StatusCodeName(StatusCode code);
+
+class Status {
+ public:
+  Status() = default;
+  Status(StatusCode code, std::string message)
+      : code_(code), message_(std::move(message)) {}
+
+  static Status Ok() { return Status(); }
+  static Status WouldBlock() { return Status(StatusCode::kWouldBlock, {}); }
+
+  bool ok() const { return code_ == StatusCode::kOk; }
+  StatusCode code() const { return code_; }
+  const std::string& message() const { return message_; }
+  // "CORRUPT: head 12 beyond tail 0 + capacity 8"
+  std::string ToString() const;
+
+ private:
+  StatusCode code_ = StatusCode::kOk;
+  std::string message_;
+};
+
+// Builds a kSystem status from errno: "<what>: <strerror(errno)>".
+Status ErrnoStatus(const std::string& what);
+Status ErrnoStatus(const std::string& what, int err);
+
+}  // namespace ipc
+}  // namespace grpc_shm
+
+#endif  // GRPC_SHM_IPC_STATUS_H_

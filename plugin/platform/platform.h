@@ -1,0 +1,183 @@
+// The operating-system pieces the IPC core needs, behind one small interface:
+// shared memory that can be handed to another process, doorbells that wake a
+// sleeping process, and the local socket that carries the handshake, the
+// handles and the peer's liveness.
+//
+// Backends: linux/ (memfd + eventfd or futex), posix/ (shm_open + pipe; what
+// macOS and the BSDs use; also built and tested on Linux). A Windows backend
+// maps NativeHandle to HANDLE, the socket to a named pipe and handle passing
+// to DuplicateHandle, without changing plugin/ipc.
+#ifndef GRPC_SHM_PLATFORM_PLATFORM_H_
+#define GRPC_SHM_PLATFORM_PLATFORM_H_
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "plugin/ipc/status.h"
+
+namespace grpc_shm {
+namespace platform {
+
+using ipc::ErrnoStatus;
+using ipc::Status;
+using NativeHandle = int;
+constexpr NativeHandle kInvalidHandle = -1;
+
+// Owns one handle; closes it on destruction.
+class UniqueHandle {
+ public:
+  UniqueHandle() = default;
+  explicit UniqueHandle(NativeHandle h) : h_(h) {}
+  UniqueHandle(UniqueHandle&& o) noexcept : h_(o.release()) {}
+  UniqueHandle& operator=(UniqueHandle&& o) noexcept {
+    reset(o.release());
+    return *this;
+  }
+  UniqueHandle(const UniqueHandle&) = delete;
+  UniqueHandle& operator=(const UniqueHandle&) = delete;
+  ~UniqueHandle() { reset(); }
+
+  NativeHandle get() const { return h_; }
+  bool valid() const { return h_ != kInvalidHandle; }
+  NativeHandle release() {
+    NativeHandle h = h_;
+    h_ = kInvalidHandle;
+    return h;
+  }
+  void reset(NativeHandle h = kInvalidHandle);
+
+ private:
+  NativeHandle h_ = kInvalidHandle;
+};
+
+// ---------------------------------------------------------------- memory
+
+enum class SharedMemoryKind : uint32_t {
+  kMemfd = 1,      // Linux: anonymous, sealed against resizing
+  kPosixShm = 2,   // shm_open + immediate shm_unlink: nothing left in /dev/shm
+};
+
+// A mapping of shared memory; unmapped on destruction.
+class MappedRegion {
+ public:
+  MappedRegion() = default;
+  MappedRegion(void* addr, size_t size) : addr_(addr), size_(size) {}
+  MappedRegion(MappedRegion&& o) noexcept;
+  MappedRegion& operator=(MappedRegion&& o) noexcept;
+  ~MappedRegion();
+  uint8_t* data() const { return static_cast<uint8_t*>(addr_); }
+  size_t size() const { return size_; }
+
+ private:
+  void* addr_ = nullptr;
+  size_t size_ = 0;
+};
+
+bool IsSupported(SharedMemoryKind kind);
+// Creates zero-filled shared memory of `size` bytes that can be sent to a
+// peer, and maps it.
+Status CreateSharedMemory(SharedMemoryKind kind, size_t size, UniqueHandle* handle,
+                          MappedRegion* mapping);
+// Maps memory received from a peer after checking that it really is `size`
+// bytes (and, for memfd, sealed so the peer cannot shrink it under us, which
+// would turn our next access into SIGBUS).
+Status MapSharedMemory(SharedMemoryKind kind, NativeHandle handle, size_t size,
+                       MappedRegion* mapping);
+
+// ---------------------------------------------------------------- doorbells
+
+enum class DoorbellKind : uint32_t {
+  kEventFd = 1,  // Linux: pollable, one fd shared by both sides
+  kFutex = 2,    // Linux: the wait word itself; cheapest wake, not pollable
+  kPipe = 3,     // POSIX: pollable; waiter holds the read end
+};
+
+bool IsSupported(DoorbellKind kind);
+
+// The handles of one doorbell. For eventfd both are the same object; for a
+// pipe they are its two ends; a futex needs none.
+struct DoorbellHandles {
+  UniqueHandle wait;
+  UniqueHandle ring;
+};
+Status CreateDoorbell(DoorbellKind kind, DoorbellHandles* out);
+
+// The sleeping side of a doorbell.
+class WakeReceiver {
+ public:
+  virtual ~WakeReceiver() = default;
+  // A handle that becomes readable when rung, for poll/epoll; kInvalidHandle
+  // for futexes.
+  virtual NativeHandle poll_handle() const = 0;
+  // Sleeps until rung, `liveness` hangs up, or `timeout_ms` (-1: forever)
+  // passes. `word`/`expected` are the wait word and the value it had when
+  // the caller decided to sleep (used by futexes). Spurious returns are
+  // allowed: callers re-check their condition. Returns kPeerClosed on
+  // hang-up, kTimeout on timeout.
+  virtual Status Wait(std::atomic<uint32_t>* word, uint32_t expected, NativeHandle liveness,
+                      int timeout_ms) = 0;
+  // Clears pending rings after poll_handle() was reported readable.
+  virtual void Drain() = 0;
+};
+
+// The waking side of a doorbell.
+class WakeSender {
+ public:
+  virtual ~WakeSender() = default;
+  virtual void Ring(std::atomic<uint32_t>* word) = 0;
+};
+
+std::unique_ptr<WakeReceiver> MakeWakeReceiver(DoorbellKind kind, UniqueHandle wait);
+std::unique_ptr<WakeSender> MakeWakeSender(DoorbellKind kind, UniqueHandle ring);
+
+// ---------------------------------------------------------------- sockets
+
+// Identity of the process at the other end of a local socket, as vouched for
+// by the kernel.
+struct PeerCredentials {
+  pid_t pid = -1;  // -1 where the platform cannot tell
+  uid_t uid = static_cast<uid_t>(-1);
+  gid_t gid = static_cast<gid_t>(-1);
+};
+
+// `address` is an absolute filesystem path, or "@name" for a Linux abstract
+// socket. A stale socket file (nobody listening) is replaced; a live one is
+// an error.
+Status ListenLocal(const std::string& address, int backlog, UniqueHandle* listener);
+Status ConnectLocal(const std::string& address, int timeout_ms, UniqueHandle* socket);
+// kWouldBlock when no connection is pending (listener is non-blocking).
+Status AcceptLocal(NativeHandle listener, UniqueHandle* socket);
+// Removes the filesystem entry of a listening address (no-op for abstract).
+void UnlinkLocal(const std::string& address);
+
+Status GetPeerCredentials(NativeHandle socket, PeerCredentials* creds);
+
+// Sends one message of `size` bytes with `handles` attached, all or nothing
+// within `timeout_ms`.
+Status SendMessage(NativeHandle socket, const void* data, size_t size,
+                   const std::vector<NativeHandle>& handles, int timeout_ms);
+// Receives exactly `size` bytes and up to `max_handles` handles within
+// `timeout_ms`. More handles than allowed, or a short message, is an error
+// (and the surplus handles are closed, never leaked).
+Status ReceiveMessage(NativeHandle socket, void* data, size_t size, size_t max_handles,
+                      std::vector<UniqueHandle>* handles, int timeout_ms);
+// Waits until `socket` is hung up or `timeout_ms` passes: kPeerClosed or kTimeout.
+Status WaitForHangup(NativeHandle socket, int timeout_ms);
+// Non-blocking check: kPeerClosed if the peer has hung up.
+Status CheckAlive(NativeHandle socket);
+// Waits until `handle` is readable (e.g. a listener with a pending
+// connection): Ok, or kTimeout.
+Status WaitReadable(NativeHandle handle, int timeout_ms);
+// Hangs up our end: the peer sees kPeerClosed, our handle stays open.
+void ShutdownLocal(NativeHandle socket);
+
+}  // namespace platform
+}  // namespace grpc_shm
+
+#endif  // GRPC_SHM_PLATFORM_PLATFORM_H_

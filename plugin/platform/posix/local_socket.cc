@@ -1,0 +1,353 @@
+// Local (Unix domain) sockets: the handshake channel, the carrier of shared
+// memory and doorbell descriptors (SCM_RIGHTS), the source of the peer's
+// identity, and afterwards the liveness signal: when a process dies the
+// kernel closes its end and the survivor sees hang-up at once.
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include "plugin/platform/platform.h"
+#include "plugin/platform/wait_internal.h"
+
+namespace grpc_shm {
+namespace platform {
+namespace {
+
+using ipc::StatusCode;
+using Clock = std::chrono::steady_clock;
+
+#ifdef __linux__
+constexpr short kHangupEvents = POLLHUP | POLLERR | POLLRDHUP;
+constexpr int kSendFlags = MSG_NOSIGNAL;
+#else
+constexpr short kHangupEvents = POLLHUP | POLLERR;
+constexpr int kSendFlags = 0;
+#endif
+constexpr size_t kMaxHandlesPerMessage = 8;
+
+Status ParseAddress(const std::string& address, sockaddr_un* sun, socklen_t* len) {
+  std::memset(sun, 0, sizeof(*sun));
+  sun->sun_family = AF_UNIX;
+  if (address.empty()) return Status(StatusCode::kInvalidArgument, "empty socket address");
+  if (address[0] == '@') {
+#ifdef __linux__
+    if (address.size() > sizeof(sun->sun_path)) {
+      return Status(StatusCode::kInvalidArgument, "abstract socket name too long: " + address);
+    }
+    // Abstract namespace: a leading NUL, then the name (not NUL-terminated).
+    std::memcpy(sun->sun_path + 1, address.data() + 1, address.size() - 1);
+    *len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + address.size());
+    return Status::Ok();
+#else
+    return Status(StatusCode::kInvalidArgument, "abstract sockets are Linux-only: " + address);
+#endif
+  }
+  if (address[0] != '/') {
+    return Status(StatusCode::kInvalidArgument, "socket path must be absolute: " + address);
+  }
+  if (address.size() >= sizeof(sun->sun_path)) {
+    return Status(StatusCode::kInvalidArgument, "socket path too long: " + address);
+  }
+  std::memcpy(sun->sun_path, address.c_str(), address.size() + 1);
+  *len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + address.size() + 1);
+  return Status::Ok();
+}
+
+Status MakeSocket(UniqueHandle* out) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  if (fd < 0) return ErrnoStatus("socket");
+  out->reset(fd);
+  int fl = ::fcntl(fd, F_GETFL);
+  if (fl < 0 || ::fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0) return ErrnoStatus("fcntl");
+  if (::fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) return ErrnoStatus("fcntl");
+#ifdef SO_NOSIGPIPE
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof(one));
+#endif
+  return Status::Ok();
+}
+
+int RemainingMs(Clock::time_point deadline) {
+  if (deadline == Clock::time_point::max()) return -1;
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  return left.count() < 0 ? 0 : static_cast<int>(left.count());
+}
+
+Clock::time_point DeadlineFromMs(int timeout_ms) {
+  return timeout_ms < 0 ? Clock::time_point::max()
+                        : Clock::now() + std::chrono::milliseconds(timeout_ms);
+}
+
+// Waits for `events` on `fd` until `deadline`.
+Status PollOne(int fd, short events, Clock::time_point deadline, const char* what) {
+  for (;;) {
+    pollfd p = {fd, events, 0};
+    int n = ::poll(&p, 1, RemainingMs(deadline));
+    if (n > 0) return Status::Ok();
+    if (n == 0) return Status(StatusCode::kTimeout, std::string("timed out ") + what);
+    if (errno != EINTR) return ErrnoStatus("poll");
+  }
+}
+
+}  // namespace
+
+Status ListenLocal(const std::string& address, int backlog, UniqueHandle* listener) {
+  sockaddr_un sun;
+  socklen_t len;
+  Status s = ParseAddress(address, &sun, &len);
+  if (!s.ok()) return s;
+  UniqueHandle fd;
+  s = MakeSocket(&fd);
+  if (!s.ok()) return s;
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&sun), len) != 0) {
+    if (errno != EADDRINUSE || address[0] == '@') return ErrnoStatus("bind " + address);
+    // A socket file exists. If someone still listens there it is theirs;
+    // if nobody answers it is stale (a crashed server) and we replace it.
+    UniqueHandle probe;
+    if (ConnectLocal(address, 100, &probe).ok()) {
+      return Status(StatusCode::kInvalidArgument, "address in use by a live server: " + address);
+    }
+    ::unlink(address.c_str());
+    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&sun), len) != 0) {
+      return ErrnoStatus("bind " + address);
+    }
+  }
+  if (::listen(fd.get(), backlog) != 0) return ErrnoStatus("listen " + address);
+  *listener = std::move(fd);
+  return Status::Ok();
+}
+
+Status ConnectLocal(const std::string& address, int timeout_ms, UniqueHandle* socket) {
+  sockaddr_un sun;
+  socklen_t len;
+  Status s = ParseAddress(address, &sun, &len);
+  if (!s.ok()) return s;
+  const Clock::time_point deadline = DeadlineFromMs(timeout_ms);
+  for (;;) {
+    UniqueHandle fd;
+    s = MakeSocket(&fd);
+    if (!s.ok()) return s;
+    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&sun), len) == 0) {
+      *socket = std::move(fd);
+      return Status::Ok();
+    }
+    if (errno == EINPROGRESS) {
+      s = PollOne(fd.get(), POLLOUT, deadline, "connecting");
+      if (!s.ok()) return s;
+      int err = 0;
+      socklen_t elen = sizeof(err);
+      ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &elen);
+      if (err != 0) return ErrnoStatus("connect " + address, err);
+      *socket = std::move(fd);
+      return Status::Ok();
+    }
+    // A full backlog answers EAGAIN on Linux: retry until the deadline.
+    if (errno != EAGAIN || RemainingMs(deadline) == 0) {
+      return ErrnoStatus("connect " + address);
+    }
+    ::usleep(1000);
+  }
+}
+
+Status AcceptLocal(NativeHandle listener, UniqueHandle* socket) {
+  for (;;) {
+    int fd = ::accept(listener, nullptr, nullptr);
+    if (fd >= 0) {
+      UniqueHandle owned(fd);
+      int fl = ::fcntl(fd, F_GETFL);
+      if (fl < 0 || ::fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0) return ErrnoStatus("fcntl");
+      if (::fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) return ErrnoStatus("fcntl");
+      *socket = std::move(owned);
+      return Status::Ok();
+    }
+    if (errno == EINTR || errno == ECONNABORTED) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return Status::WouldBlock();
+    return ErrnoStatus("accept");
+  }
+}
+
+void UnlinkLocal(const std::string& address) {
+  if (!address.empty() && address[0] == '/') ::unlink(address.c_str());
+}
+
+Status GetPeerCredentials(NativeHandle socket, PeerCredentials* creds) {
+#if defined(SO_PEERCRED) && defined(__linux__)
+  struct ucred uc;
+  socklen_t len = sizeof(uc);
+  if (::getsockopt(socket, SOL_SOCKET, SO_PEERCRED, &uc, &len) != 0) {
+    return ErrnoStatus("SO_PEERCRED");
+  }
+  creds->pid = uc.pid;
+  creds->uid = uc.uid;
+  creds->gid = uc.gid;
+#else
+  if (::getpeereid(socket, &creds->uid, &creds->gid) != 0) return ErrnoStatus("getpeereid");
+  creds->pid = -1;
+#if defined(LOCAL_PEERPID)
+  socklen_t len = sizeof(creds->pid);
+  ::getsockopt(socket, SOL_LOCAL, LOCAL_PEERPID, &creds->pid, &len);
+#endif
+#endif
+  return Status::Ok();
+}
+
+Status SendMessage(NativeHandle socket, const void* data, size_t size,
+                   const std::vector<NativeHandle>& handles, int timeout_ms) {
+  if (handles.size() > kMaxHandlesPerMessage) {
+    return Status(StatusCode::kInvalidArgument, "too many handles in one message");
+  }
+  const Clock::time_point deadline = DeadlineFromMs(timeout_ms);
+  const uint8_t* p = static_cast<const uint8_t*>(data);
+  size_t sent = 0;
+  bool handles_sent = handles.empty();
+  while (sent < size || !handles_sent) {
+    iovec iov = {const_cast<uint8_t*>(p + sent), size - sent};
+    msghdr msg = {};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxHandlesPerMessage)];
+    if (!handles_sent) {
+      const size_t bytes = sizeof(int) * handles.size();
+      msg.msg_control = control;
+      msg.msg_controllen = CMSG_SPACE(bytes);
+      cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+      cmsg->cmsg_level = SOL_SOCKET;
+      cmsg->cmsg_type = SCM_RIGHTS;
+      cmsg->cmsg_len = CMSG_LEN(bytes);
+      std::memcpy(CMSG_DATA(cmsg), handles.data(), bytes);
+    }
+    ssize_t n = ::sendmsg(socket, &msg, kSendFlags);
+    if (n >= 0) {
+      sent += static_cast<size_t>(n);
+      handles_sent = true;
+      continue;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      Status s = PollOne(socket, POLLOUT, deadline, "sending handshake");
+      if (!s.ok()) return s;
+      continue;
+    }
+    if (errno == EPIPE || errno == ECONNRESET) {
+      return Status(StatusCode::kPeerClosed, "peer closed the socket during the handshake");
+    }
+    return ErrnoStatus("sendmsg");
+  }
+  return Status::Ok();
+}
+
+Status ReceiveMessage(NativeHandle socket, void* data, size_t size, size_t max_handles,
+                      std::vector<UniqueHandle>* handles, int timeout_ms) {
+  handles->clear();
+  const Clock::time_point deadline = DeadlineFromMs(timeout_ms);
+  uint8_t* p = static_cast<uint8_t*>(data);
+  size_t received = 0;
+  Status error;
+  while (received < size) {
+    iovec iov = {p + received, size - received};
+    msghdr msg = {};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxHandlesPerMessage)];
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+#ifdef MSG_CMSG_CLOEXEC
+    const int flags = MSG_CMSG_CLOEXEC;
+#else
+    const int flags = 0;
+#endif
+    ssize_t n = ::recvmsg(socket, &msg, flags);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        Status s = PollOne(socket, POLLIN, deadline, "waiting for the handshake");
+        if (!s.ok()) return s;
+        continue;
+      }
+      if (errno == ECONNRESET) {
+        return Status(StatusCode::kPeerClosed, "peer reset the socket during the handshake");
+      }
+      return ErrnoStatus("recvmsg");
+    }
+    // Take ownership of every descriptor first, so none leaks whatever
+    // else is wrong with the message.
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+      const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < count; ++i) {
+        int fd;
+        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+        handles->emplace_back(fd);
+      }
+    }
+    if (msg.msg_flags & MSG_CTRUNC) {
+      error = Status(StatusCode::kProtocol, "peer sent more descriptors than allowed");
+    }
+    if (n == 0) {
+      handles->clear();
+      return Status(StatusCode::kPeerClosed,
+                    received == 0 ? "peer closed the socket during the handshake"
+                                  : "peer closed the socket mid-message");
+    }
+    received += static_cast<size_t>(n);
+  }
+  if (error.ok() && handles->size() > max_handles) {
+    error = Status(StatusCode::kProtocol, "peer sent " + std::to_string(handles->size()) +
+                                              " descriptors, at most " +
+                                              std::to_string(max_handles) + " allowed");
+  }
+  if (!error.ok()) handles->clear();
+  return error;
+}
+
+Status CheckAlive(NativeHandle socket) {
+  char byte;
+  ssize_t n = ::recv(socket, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n == 0) return Status(StatusCode::kPeerClosed, "peer hung up");
+  if (n > 0) {
+    // Nothing may follow the handshake on this socket: a peer that writes is
+    // broken or hostile; drop the connection.
+    return Status(StatusCode::kPeerClosed, "peer sent unexpected bytes on the liveness socket");
+  }
+  if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return Status::Ok();
+  return Status(StatusCode::kPeerClosed, std::string("peer socket failed: ") + strerror(errno));
+}
+
+Status WaitReadable(NativeHandle handle, int timeout_ms) {
+  return PollOne(handle, POLLIN, DeadlineFromMs(timeout_ms), "waiting for a connection");
+}
+
+void ShutdownLocal(NativeHandle socket) { ::shutdown(socket, SHUT_RDWR); }
+
+Status WaitForHangup(NativeHandle socket, int timeout_ms) {
+  const Clock::time_point deadline = DeadlineFromMs(timeout_ms);
+  for (;;) {
+    Status s = PollOne(socket, POLLIN | kHangupEvents, deadline, "waiting for hang-up");
+    if (!s.ok()) return s;
+    s = CheckAlive(socket);
+    if (!s.ok()) return s;
+  }
+}
+
+Status PollReadableOrHangup(NativeHandle fd, NativeHandle liveness, int timeout_ms) {
+  pollfd p[2] = {{fd, POLLIN, 0}, {liveness, static_cast<short>(POLLIN | kHangupEvents), 0}};
+  const nfds_t n = liveness == kInvalidHandle ? 1 : 2;
+  int r = ::poll(p, n, timeout_ms);
+  if (r < 0) return errno == EINTR ? Status::Ok() : ErrnoStatus("poll");
+  if (r == 0) return Status(StatusCode::kTimeout, "timed out waiting for the peer");
+  if (n == 2 && p[1].revents != 0) {
+    Status s = CheckAlive(liveness);
+    if (!s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+}  // namespace platform
+}  // namespace grpc_shm
