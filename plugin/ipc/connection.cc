@@ -52,8 +52,7 @@ Connection::Connection(Side side, const ConnectionOptions& options, uint32_t c2s
                        uint32_t s2c_bytes, platform::MappedRegion segment,
                        platform::UniqueHandle socket,
                        std::unique_ptr<platform::WakeReceiver> receiver,
-                       std::unique_ptr<platform::WakeSender> sender,
-                       platform::PeerCredentials peer)
+                       std::unique_ptr<platform::WakeSender> sender, platform::PeerCredentials peer)
     : side_(side),
       options_(options),
       segment_(std::move(segment)),
@@ -125,8 +124,8 @@ Status Connection::WriteFrame(const FrameHeader& header, const ConstByteSpan* pa
   }
 }
 
-Status Connection::WriteMessage(uint32_t stream_id, uint8_t flags, const uint8_t* data,
-                                size_t size, Clock::time_point deadline) {
+Status Connection::WriteMessage(uint32_t stream_id, uint8_t flags, const uint8_t* data, size_t size,
+                                Clock::time_point deadline) {
   // Chunks of a quarter ring let the reader copy one chunk out while we copy
   // the next one in; a full-ring chunk would serialise the two copies.
   const size_t chunk_limit =

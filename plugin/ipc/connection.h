@@ -101,8 +101,7 @@ class Connection {
 
  private:
   friend class Listener;
-  friend Status Connect(const std::string&, const ConnectionOptions&,
-                        std::unique_ptr<Connection>*);
+  friend Status Connect(const std::string&, const ConnectionOptions&, std::unique_ptr<Connection>*);
 
   Connection(Side side, const ConnectionOptions& options, uint32_t c2s_bytes, uint32_t s2c_bytes,
              platform::MappedRegion segment, platform::UniqueHandle socket,

@@ -29,12 +29,12 @@ constexpr size_t kFrameHeaderSize = sizeof(FrameHeader);
 constexpr size_t kFrameAlignment = 8;
 
 enum FrameType : uint8_t {
-  kFrameInitialMetadata = 1,  // payload: metadata block (metadata_codec.h)
-  kFrameMessage = 2,          // payload: message bytes (or one chunk of them)
-  kFrameTrailingMetadata = 3, // payload: metadata block; ends the sender's side
-  kFrameReset = 4,            // cancel the stream; aux = status code, payload = message
-  kFrameGoaway = 5,           // no new streams; aux = last accepted stream id
-  kFramePing = 6,             // aux = opaque id, answered with kFramePingAck
+  kFrameInitialMetadata = 1,   // payload: metadata block (metadata_codec.h)
+  kFrameMessage = 2,           // payload: message bytes (or one chunk of them)
+  kFrameTrailingMetadata = 3,  // payload: metadata block; ends the sender's side
+  kFrameReset = 4,             // cancel the stream; aux = status code, payload = message
+  kFrameGoaway = 5,            // no new streams; aux = last accepted stream id
+  kFramePing = 6,              // aux = opaque id, answered with kFramePingAck
   kFramePingAck = 7,
   kFrameTypeMax = kFramePingAck,
 };
@@ -45,9 +45,7 @@ enum FrameFlags : uint8_t {
   kFlagEndOfStream = 1 << 2,  // sender half-closes after this frame
 };
 
-constexpr size_t AlignFrame(size_t n) {
-  return (n + kFrameAlignment - 1) & ~(kFrameAlignment - 1);
-}
+constexpr size_t AlignFrame(size_t n) { return (n + kFrameAlignment - 1) & ~(kFrameAlignment - 1); }
 
 // Bytes a frame with `payload_size` bytes of payload occupies in the ring.
 constexpr size_t FrameRecordSize(size_t payload_size) {

@@ -83,8 +83,8 @@ Status Connect(const std::string& address, const ConnectionOptions& options,
     return Status(StatusCode::kProtocol, address + " is not a grpc-shm server (bad magic)");
   }
   if (reply.status != 0) {
-    return Status(StatusCode::kProtocol, "server refused the connection: " +
-                                             std::string(reply.message));
+    return Status(StatusCode::kProtocol,
+                  "server refused the connection: " + std::string(reply.message));
   }
   if (reply.version != kProtocolVersion) {
     return Status(StatusCode::kProtocol,
@@ -92,8 +92,7 @@ Status Connect(const std::string& address, const ConnectionOptions& options,
   }
   if (reply.memory_kind != hello.memory_kind || reply.doorbell_kind != hello.doorbell_kind ||
       !IsValidRingSize(reply.c2s_bytes) || !IsValidRingSize(reply.s2c_bytes) ||
-      reply.num_handles != handles.size() ||
-      handles.size() != HandlesFor(options.doorbell)) {
+      reply.num_handles != handles.size() || handles.size() != HandlesFor(options.doorbell)) {
     return Status(StatusCode::kProtocol, "server reply does not match the request");
   }
   SegmentLayout layout{reply.c2s_bytes, reply.s2c_bytes};
@@ -162,8 +161,7 @@ Status Listener::Handshake(UniqueHandle socket, std::unique_ptr<Connection>* con
   const int timeout = TimeoutMs(options_.handshake_timeout);
   ClientHello hello;
   std::vector<UniqueHandle> unexpected;
-  Status s = platform::ReceiveMessage(socket.get(), &hello, sizeof(hello), 0, &unexpected,
-                                      timeout);
+  Status s = platform::ReceiveMessage(socket.get(), &hello, sizeof(hello), 0, &unexpected, timeout);
   if (!s.ok()) {
     if (s.code() == StatusCode::kProtocol) Refuse(socket.get(), s, timeout);
     return Status(s.code(), "client handshake: " + s.message());

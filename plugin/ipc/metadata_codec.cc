@@ -54,9 +54,9 @@ Status DecodeMetadata(const uint8_t* data, size_t size, std::vector<MetadataEntr
       return Status(StatusCode::kProtocol, "metadata entry larger than its block");
     }
     if (key_size == 0) return Status(StatusCode::kProtocol, "metadata entry with empty key");
-    entries->emplace_back(std::string(reinterpret_cast<const char*>(data + pos), key_size),
-                          std::string(reinterpret_cast<const char*>(data + pos + key_size),
-                                      value_size));
+    entries->emplace_back(
+        std::string(reinterpret_cast<const char*>(data + pos), key_size),
+        std::string(reinterpret_cast<const char*>(data + pos + key_size), value_size));
     pos += size_t{key_size} + value_size;
   }
   if (pos != size) return Status(StatusCode::kProtocol, "trailing bytes after metadata block");

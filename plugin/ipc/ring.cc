@@ -22,10 +22,10 @@ Status RingWriter::LoadFreeBytes(size_t* free_bytes) {
   const uint64_t read_pos = control_->read_pos.load(std::memory_order_acquire);
   const uint64_t used = write_pos_ - read_pos;
   if (used > capacity_ || read_pos < cached_read_pos_ || (read_pos % kFrameAlignment) != 0) {
-    return Status(StatusCode::kCorrupt,
-                  "ring read position " + std::to_string(read_pos) +
-                      " is inconsistent with write position " + std::to_string(write_pos_) +
-                      " (capacity " + std::to_string(capacity_) + ")");
+    return Status(StatusCode::kCorrupt, "ring read position " + std::to_string(read_pos) +
+                                            " is inconsistent with write position " +
+                                            std::to_string(write_pos_) + " (capacity " +
+                                            std::to_string(capacity_) + ")");
   }
   cached_read_pos_ = read_pos;
   *free_bytes = capacity_ - used;
@@ -49,9 +49,9 @@ void RingWriter::CopyIn(uint64_t pos, const void* src, size_t n) {
 
 Status RingWriter::Reserve(size_t payload_size, MutableByteSpan out[2]) {
   if (payload_size > max_frame_payload()) {
-    return Status(StatusCode::kInvalidArgument,
-                  "frame payload " + std::to_string(payload_size) + " exceeds ring maximum " +
-                      std::to_string(max_frame_payload()));
+    return Status(StatusCode::kInvalidArgument, "frame payload " + std::to_string(payload_size) +
+                                                    " exceeds ring maximum " +
+                                                    std::to_string(max_frame_payload()));
   }
   const size_t record = FrameRecordSize(payload_size);
   // Fast path: the cached read position already shows enough room.
@@ -122,10 +122,10 @@ Status RingReader::Peek(FrameView* frame) {
     // than the ring holds, never backwards (which shows as a huge value).
     if (available > capacity_ || available < kFrameHeaderSize ||
         (available % kFrameAlignment) != 0) {
-      return Status(StatusCode::kCorrupt,
-                    "ring write position " + std::to_string(write_pos) +
-                        " is inconsistent with read position " + std::to_string(read_pos_) +
-                        " (capacity " + std::to_string(capacity_) + ")");
+      return Status(StatusCode::kCorrupt, "ring write position " + std::to_string(write_pos) +
+                                              " is inconsistent with read position " +
+                                              std::to_string(read_pos_) + " (capacity " +
+                                              std::to_string(capacity_) + ")");
     }
     cached_write_pos_ = write_pos;
   }
@@ -133,8 +133,7 @@ Status RingReader::Peek(FrameView* frame) {
   // ring at any moment, and the copy is what we trust from here on.
   CopyOut(read_pos_, &frame->header, kFrameHeaderSize);
   const uint64_t payload_size = frame->header.payload_size;
-  if (payload_size > capacity_ - kFrameHeaderSize ||
-      FrameRecordSize(payload_size) > available) {
+  if (payload_size > capacity_ - kFrameHeaderSize || FrameRecordSize(payload_size) > available) {
     return Status(StatusCode::kCorrupt, "frame length " + std::to_string(payload_size) +
                                             " exceeds the " + std::to_string(available) +
                                             " bytes published in the ring");

@@ -81,8 +81,8 @@ class RingWriter {
   uint8_t* const data_;
   const uint32_t capacity_;
   const uint32_t mask_;
-  uint64_t write_pos_ = 0;          // private truth; control_->write_pos is a copy
-  uint64_t cached_read_pos_ = 0;    // last validated peer read position
+  uint64_t write_pos_ = 0;        // private truth; control_->write_pos is a copy
+  uint64_t cached_read_pos_ = 0;  // last validated peer read position
   size_t reserved_payload_ = 0;
   bool has_reservation_ = false;
 };

@@ -8,14 +8,22 @@ namespace ipc {
 
 const char* StatusCodeName(StatusCode code) {
   switch (code) {
-    case StatusCode::kOk: return "OK";
-    case StatusCode::kWouldBlock: return "WOULD_BLOCK";
-    case StatusCode::kTimeout: return "TIMEOUT";
-    case StatusCode::kCorrupt: return "CORRUPT";
-    case StatusCode::kProtocol: return "PROTOCOL";
-    case StatusCode::kPeerClosed: return "PEER_CLOSED";
-    case StatusCode::kInvalidArgument: return "INVALID_ARGUMENT";
-    case StatusCode::kSystem: return "SYSTEM";
+    case StatusCode::kOk:
+      return "OK";
+    case StatusCode::kWouldBlock:
+      return "WOULD_BLOCK";
+    case StatusCode::kTimeout:
+      return "TIMEOUT";
+    case StatusCode::kCorrupt:
+      return "CORRUPT";
+    case StatusCode::kProtocol:
+      return "PROTOCOL";
+    case StatusCode::kPeerClosed:
+      return "PEER_CLOSED";
+    case StatusCode::kInvalidArgument:
+      return "INVALID_ARGUMENT";
+    case StatusCode::kSystem:
+      return "SYSTEM";
   }
   return "UNKNOWN";
 }

@@ -11,13 +11,13 @@ namespace ipc {
 
 enum class StatusCode {
   kOk = 0,
-  kWouldBlock,    // no data / no space right now; try again after a wakeup
-  kTimeout,       // a deadline passed
-  kCorrupt,       // the peer broke the shared control block or a frame
-  kProtocol,      // the peer sent something the protocol does not allow
-  kPeerClosed,    // the peer hung up or died
+  kWouldBlock,  // no data / no space right now; try again after a wakeup
+  kTimeout,     // a deadline passed
+  kCorrupt,     // the peer broke the shared control block or a frame
+  kProtocol,    // the peer sent something the protocol does not allow
+  kPeerClosed,  // the peer hung up or died
   kInvalidArgument,
-  kSystem,        // an OS call failed (errno in the message)
+  kSystem,  // an OS call failed (errno in the message)
 };
 
 const char* StatusCodeName(StatusCode code);
@@ -25,8 +25,7 @@ const char* StatusCodeName(StatusCode code);
 class Status {
  public:
   Status() = default;
-  Status(StatusCode code, std::string message)
-      : code_(code), message_(std::move(message)) {}
+  Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
 
   static Status Ok() { return Status(); }
   static Status WouldBlock() { return Status(StatusCode::kWouldBlock, {}); }

@@ -59,8 +59,8 @@ class UniqueHandle {
 // ---------------------------------------------------------------- memory
 
 enum class SharedMemoryKind : uint32_t {
-  kMemfd = 1,      // Linux: anonymous, sealed against resizing
-  kPosixShm = 2,   // shm_open + immediate shm_unlink: nothing left in /dev/shm
+  kMemfd = 1,     // Linux: anonymous, sealed against resizing
+  kPosixShm = 2,  // shm_open + immediate shm_unlink: nothing left in /dev/shm
 };
 
 // A mapping of shared memory; unmapped on destruction.

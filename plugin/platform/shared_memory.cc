@@ -24,8 +24,8 @@ Status CreateSharedMemory(SharedMemoryKind kind, size_t size, UniqueHandle* hand
   if (!IsSupported(kind)) {
     return Status(ipc::StatusCode::kInvalidArgument, "shared memory kind not supported here");
   }
-  Status s = kind == SharedMemoryKind::kMemfd ? CreateMemfd(size, handle)
-                                              : CreatePosixShm(size, handle);
+  Status s =
+      kind == SharedMemoryKind::kMemfd ? CreateMemfd(size, handle) : CreatePosixShm(size, handle);
   if (!s.ok()) return s;
   return MapShared(handle->get(), size, mapping);
 }

@@ -8,8 +8,8 @@ namespace grpc_shm {
 namespace platform {
 
 Status CreatePosixShm(size_t size, UniqueHandle* handle);
-Status CreateMemfd(size_t size, UniqueHandle* handle);      // Linux only
-Status CheckMemfdSeals(NativeHandle fd);                    // Linux only
+Status CreateMemfd(size_t size, UniqueHandle* handle);  // Linux only
+Status CheckMemfdSeals(NativeHandle fd);                // Linux only
 // Maps `fd` read-write after checking it is exactly `size` bytes.
 Status MapShared(NativeHandle fd, size_t size, MappedRegion* mapping);
 

@@ -2,12 +2,11 @@
 #include "plugin/ipc/connection.h"
 
 #include <dirent.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-
-#include <gtest/gtest.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -127,7 +126,8 @@ std::string Exchange(Connection& c, uint64_t count) {
       progress = true;
     }
     if (!progress) {
-      uint32_t bits = (sent < count ? kWaitingForSpace : 0) | (received < count ? kWaitingForData : 0);
+      uint32_t bits =
+          (sent < count ? kWaitingForSpace : 0) | (received < count ? kWaitingForData : 0);
       Status s = c.Wait(bits, sent < count ? SizeFor(sent) : 0, deadline);
       if (!s.ok()) return "wait: " + s.ToString();
     }
@@ -237,9 +237,8 @@ TEST_P(ConnectionTest, StressManyMessagesBothDirections) {
   EXPECT_EQ(Exchange(*c, per_direction), "");
   const double secs = std::chrono::duration<double>(Clock::now() - start).count();
   std::printf("[ info ] %s: %llu frames in %.2f s (%.1f M frames/s)\n",
-              testing::BackendName(options()),
-              static_cast<unsigned long long>(2 * per_direction), secs,
-              2 * per_direction / secs / 1e6);
+              testing::BackendName(options()), static_cast<unsigned long long>(2 * per_direction),
+              secs, 2 * per_direction / secs / 1e6);
   EXPECT_EQ(WaitChild(child), 0);
 }
 

@@ -50,9 +50,12 @@ inline int WaitChild(pid_t pid) {
 
 inline const char* BackendName(const ConnectionOptions& o) {
   switch (o.doorbell) {
-    case platform::DoorbellKind::kEventFd: return "MemfdEventfd";
-    case platform::DoorbellKind::kFutex: return "MemfdFutex";
-    case platform::DoorbellKind::kPipe: return "PosixShmPipe";
+    case platform::DoorbellKind::kEventFd:
+      return "MemfdEventfd";
+    case platform::DoorbellKind::kFutex:
+      return "MemfdFutex";
+    case platform::DoorbellKind::kPipe:
+      return "PosixShmPipe";
   }
   return "Unknown";
 }
@@ -60,7 +63,9 @@ inline const char* BackendName(const ConnectionOptions& o) {
 }  // namespace testing
 
 // Readable test names in gtest output instead of a byte dump.
-inline void PrintTo(const ConnectionOptions& o, std::ostream* os) { *os << testing::BackendName(o); }
+inline void PrintTo(const ConnectionOptions& o, std::ostream* os) {
+  *os << testing::BackendName(o);
+}
 
 }  // namespace ipc
 }  // namespace grpc_shm

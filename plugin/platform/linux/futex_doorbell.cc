@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <climits>
 
 namespace grpc_shm {
@@ -24,16 +25,21 @@ class FutexReceiver final : public WakeReceiver {
   NativeHandle poll_handle() const override { return kInvalidHandle; }
   Status Wait(std::atomic<uint32_t>* word, uint32_t expected, NativeHandle liveness,
               int timeout_ms) override {
-    const int slice = timeout_ms < 0 || timeout_ms > kFutexLivenessSliceMs
-                          ? kFutexLivenessSliceMs
-                          : timeout_ms;
+    const int slice =
+        timeout_ms < 0 || timeout_ms > kFutexLivenessSliceMs ? kFutexLivenessSliceMs : timeout_ms;
     struct timespec ts = {slice / 1000, (slice % 1000) * 1000000L};
     // Not FUTEX_PRIVATE: the word is shared with another process.
-    ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAIT, expected, &ts, nullptr,
-              0);
+    long r = ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAIT, expected, &ts,
+                       nullptr, 0);
+    // Woken (0) or the word already changed (EAGAIN): the peer is alive and
+    // made progress. Only a quiet slice costs a liveness check.
+    if (r == 0 || errno == EAGAIN) return Status::Ok();
     Status alive = CheckAlive(liveness);
     if (!alive.ok()) return alive;
-    return Status::Ok();  // woken, timed-out slice, or spurious: caller re-checks
+    if (r != 0 && errno == ETIMEDOUT && timeout_ms >= 0 && timeout_ms <= kFutexLivenessSliceMs) {
+      return Status(ipc::StatusCode::kTimeout, "timed out waiting for the peer");
+    }
+    return Status::Ok();  // a quiet slice or a signal: the caller re-checks
   }
   void Drain() override {}
 };
@@ -41,8 +47,8 @@ class FutexReceiver final : public WakeReceiver {
 class FutexSender final : public WakeSender {
  public:
   void Ring(std::atomic<uint32_t>* word) override {
-    ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE, INT_MAX, nullptr,
-              nullptr, 0);
+    ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE, INT_MAX, nullptr, nullptr,
+              0);
   }
 };
 

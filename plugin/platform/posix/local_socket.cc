@@ -292,9 +292,9 @@ Status ReceiveMessage(NativeHandle socket, void* data, size_t size, size_t max_h
     }
     if (n == 0) {
       handles->clear();
-      return Status(StatusCode::kPeerClosed,
-                    received == 0 ? "peer closed the socket during the handshake"
-                                  : "peer closed the socket mid-message");
+      return Status(StatusCode::kPeerClosed, received == 0
+                                                 ? "peer closed the socket during the handshake"
+                                                 : "peer closed the socket mid-message");
     }
     received += static_cast<size_t>(n);
   }
