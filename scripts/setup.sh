@@ -9,7 +9,7 @@ PACKAGES=(
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc
   libprotobuf-dev protobuf-compiler libabsl-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
-  dpkg-dev
+  dpkg-dev gnuplot-nox
 )
 
 SUDO=""

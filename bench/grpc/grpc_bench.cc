@@ -1,0 +1,570 @@
+// gRPC-level benchmark: the same service, payloads, API and process layout
+// over every transport, so the numbers can be compared within one run.
+//
+//   grpc_bench server --transport=tcp|uds|shm --address=ADDR
+//       serves BenchService; prints "READY <pid> <address>" once it listens and
+//       exits when its standard input closes.
+//   grpc_bench client --transport=tcp|uds|shm --address=ADDR --server_pid=PID [--quick]
+//   grpc_bench inproc [--quick]        server and client in one process
+//
+// The client prints one line per figure:
+//   RESULT <transport> <scenario> <param> <metric> <value>
+// bench/run.sh collects them, repeats runs, and writes the report.
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "bench.grpc.pb.h"
+#ifdef GRPC_SHM_HAVE_TRANSPORT
+#include "grpc_shm/grpc_shm.h"
+#endif
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using grpc_shm::bench::BenchService;
+using grpc_shm::bench::Payload;
+using grpc_shm::bench::Summary;
+
+// ------------------------------------------------------------------ options
+
+struct Flags {
+  std::string mode;
+  std::string transport = "tcp";
+  std::string address;
+  pid_t server_pid = -1;
+  bool quick = false;
+  int spin_us = 0;
+  std::string scenarios = "all";
+};
+
+Flags ParseFlags(int argc, char** argv) {
+  Flags f;
+  if (argc > 1) f.mode = argv[1];
+  for (int i = 2; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&](const char* name) -> const char* {
+      const std::string prefix = std::string("--") + name + "=";
+      return a.compare(0, prefix.size(), prefix) == 0 ? argv[i] + prefix.size() : nullptr;
+    };
+    if (const char* v = value("transport")) f.transport = v;
+    else if (const char* v = value("address")) f.address = v;
+    else if (const char* v = value("server_pid")) f.server_pid = std::atoi(v);
+    else if (const char* v = value("spin_us")) f.spin_us = std::atoi(v);
+    else if (const char* v = value("scenarios")) f.scenarios = v;
+    else if (a == "--quick") f.quick = true;
+    else {
+      std::fprintf(stderr, "unknown flag %s\n", argv[i]);
+      std::exit(2);
+    }
+  }
+  return f;
+}
+
+bool Wants(const Flags& f, const std::string& scenario) {
+  return f.scenarios == "all" || ("," + f.scenarios + ",").find("," + scenario + ",") !=
+                                     std::string::npos;
+}
+
+// ------------------------------------------------------------------ service
+
+class BenchServiceImpl final : public BenchService::Service {
+  grpc::Status Unary(grpc::ServerContext*, const Payload* req, Payload* resp) override {
+    if (!req->empty_reply()) resp->set_body(req->body());
+    return grpc::Status::OK;
+  }
+  grpc::Status ClientStream(grpc::ServerContext*, grpc::ServerReader<Payload>* reader,
+                            Summary* summary) override {
+    Payload p;
+    uint64_t n = 0, bytes = 0;
+    while (reader->Read(&p)) {
+      ++n;
+      bytes += p.body().size();
+    }
+    summary->set_messages(n);
+    summary->set_bytes(bytes);
+    return grpc::Status::OK;
+  }
+  grpc::Status Bidi(grpc::ServerContext*,
+                    grpc::ServerReaderWriter<Payload, Payload>* stream) override {
+    Payload p;
+    while (stream->Read(&p)) {
+      if (!stream->Write(p)) break;
+    }
+    return grpc::Status::OK;
+  }
+};
+
+#ifdef GRPC_SHM_HAVE_TRANSPORT
+grpc_shm::ShmOptions ShmOptionsFor(const Flags& f) {
+  grpc_shm::ShmOptions o;
+  o.spin_budget = std::chrono::microseconds(f.spin_us);
+  return o;
+}
+#endif
+
+std::shared_ptr<grpc::ServerCredentials> ServerCredsFor(const Flags& f) {
+#ifdef GRPC_SHM_HAVE_TRANSPORT
+  if (f.transport == "shm") return grpc_shm::ServerCredentials(ShmOptionsFor(f));
+#endif
+  if (f.transport == "shm") {
+    std::fprintf(stderr, "built without the shm transport\n");
+    std::exit(2);
+  }
+  return grpc::InsecureServerCredentials();
+}
+
+void RaiseFileLimit() {
+  rlimit r;
+  if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
+    r.rlim_cur = r.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &r);
+  }
+}
+
+void ConfigureServer(grpc::ServerBuilder& b, BenchServiceImpl* service) {
+  b.RegisterService(service);
+  b.SetMaxReceiveMessageSize(-1);
+  b.SetMaxSendMessageSize(-1);
+}
+
+int RunServer(const Flags& f) {
+  RaiseFileLimit();
+  BenchServiceImpl service;
+  grpc::ServerBuilder builder;
+  ConfigureServer(builder, &service);
+  int port = 0;
+  builder.AddListeningPort(f.address, ServerCredsFor(f), &port);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server) {
+    std::fprintf(stderr, "server failed to start on %s\n", f.address.c_str());
+    return 1;
+  }
+  std::string address = f.address;
+  if (f.transport == "tcp") address = "127.0.0.1:" + std::to_string(port);
+  std::printf("READY %d %s\n", static_cast<int>(getpid()), address.c_str());
+  std::fflush(stdout);
+  char buf[64];
+  while (::read(0, buf, sizeof(buf)) > 0) {
+  }
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  return 0;
+}
+
+// ------------------------------------------------------------------ client side
+
+struct Target {
+  std::string transport;
+  std::string address;
+  grpc::Server* inproc_server = nullptr;  // inproc only
+  Flags flags;
+};
+
+std::shared_ptr<grpc::Channel> NewChannel(const Target& t) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(-1);
+  args.SetMaxSendMessageSize(-1);
+  // Every channel gets its own connection, as separate client processes would.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  if (t.inproc_server != nullptr) return t.inproc_server->InProcessChannel(args);
+#ifdef GRPC_SHM_HAVE_TRANSPORT
+  if (t.transport == "shm") {
+    return grpc::CreateCustomChannel(t.address, grpc_shm::ChannelCredentials(ShmOptionsFor(t.flags)),
+                                     args);
+  }
+#endif
+  return grpc::CreateCustomChannel(t.address, grpc::InsecureChannelCredentials(), args);
+}
+
+void Report(const Target& t, const std::string& scenario, const std::string& param,
+            const std::string& metric, double value) {
+  std::printf("RESULT %s %s %s %s %.6g\n", t.transport.c_str(), scenario.c_str(), param.c_str(),
+              metric.c_str(), value);
+  std::fflush(stdout);
+}
+
+std::string SizeName(size_t bytes) {
+  if (bytes >= (1u << 20) && bytes % (1u << 20) == 0) return std::to_string(bytes >> 20) + "MiB";
+  if (bytes >= 1024 && bytes % 1024 == 0) return std::to_string(bytes >> 10) + "KiB";
+  return std::to_string(bytes) + "B";
+}
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t i = static_cast<size_t>(p * (v.size() - 1) + 0.5);
+  return v[std::min(i, v.size() - 1)];
+}
+
+bool CallUnary(BenchService::Stub& stub, const Payload& req, Payload* resp) {
+  grpc::ClientContext ctx;
+  grpc::Status s = stub.Unary(&ctx, req, resp);
+  if (!s.ok()) {
+    std::fprintf(stderr, "unary failed: %d %s\n", s.error_code(), s.error_message().c_str());
+  }
+  return s.ok();
+}
+
+// 1. Unary latency, sync API, one call outstanding.
+void UnaryLatency(const Target& t, bool quick) {
+  auto channel = NewChannel(t);
+  auto stub = BenchService::NewStub(channel);
+  for (size_t size : {size_t{32}, size_t{4096}, size_t{65536}, size_t{1} << 20}) {
+    const int n = quick ? (size >= (1u << 20) ? 20 : 300)
+                        : (size >= (1u << 20) ? 300 : size >= 65536 ? 2000 : 10000);
+    Payload req, resp;
+    req.set_body(std::string(size, 'x'));
+    for (int i = 0; i < n / 10 + 5; ++i) CallUnary(*stub, req, &resp);  // warm-up
+    std::vector<double> us;
+    us.reserve(n);
+    for (int i = 0; i < n; ++i) {
+      auto start = Clock::now();
+      if (!CallUnary(*stub, req, &resp)) return;
+      us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - start).count());
+    }
+    const std::string p = SizeName(size);
+    Report(t, "unary_latency", p, "p50_us", Percentile(us, 0.50));
+    Report(t, "unary_latency", p, "p90_us", Percentile(us, 0.90));
+    Report(t, "unary_latency", p, "p99_us", Percentile(us, 0.99));
+    Report(t, "unary_latency", p, "p999_us", Percentile(us, 0.999));
+  }
+}
+
+// 2. Streaming throughput: one client stream (sync), then several async
+//    streams in parallel on one channel.
+void StreamThroughput(const Target& t, bool quick) {
+  auto channel = NewChannel(t);
+  auto stub = BenchService::NewStub(channel);
+  for (size_t size : {size_t{32}, size_t{1024}}) {
+    const uint64_t n = quick ? 5000 : (size == 32 ? 300000 : 150000);
+    Payload p;
+    p.set_body(std::string(size, 'y'));
+    Summary summary;
+    {  // warm-up stream
+      grpc::ClientContext ctx;
+      auto w = stub->ClientStream(&ctx, &summary);
+      for (int i = 0; i < 1000; ++i) w->Write(p);
+      w->WritesDone();
+      w->Finish();
+    }
+    grpc::ClientContext ctx;
+    auto start = Clock::now();
+    auto writer = stub->ClientStream(&ctx, &summary);
+    for (uint64_t i = 0; i < n; ++i) {
+      if (!writer->Write(p)) break;
+    }
+    writer->WritesDone();
+    grpc::Status s = writer->Finish();
+    const double secs = std::chrono::duration<double>(Clock::now() - start).count();
+    if (!s.ok() || summary.messages() != n) {
+      std::fprintf(stderr, "stream failed: %s (%llu of %llu)\n", s.error_message().c_str(),
+                   static_cast<unsigned long long>(summary.messages()),
+                   static_cast<unsigned long long>(n));
+      continue;
+    }
+    Report(t, "stream_sync", SizeName(size), "msgs_per_s", n / secs);
+  }
+
+  // Async API: K client streams driven from one completion queue.
+  constexpr int kStreams = 4;
+  const uint64_t per_stream = quick ? 2000 : 60000;
+  Payload p;
+  p.set_body(std::string(32, 'z'));
+  grpc::CompletionQueue cq;
+  struct Stream {
+    grpc::ClientContext ctx;
+    Summary summary;
+    grpc::Status status;
+    std::unique_ptr<grpc::ClientAsyncWriter<Payload>> writer;
+    uint64_t written = 0;
+    int state = 0;  // 0 starting, 1 writing, 2 writes done, 3 finishing, 4 finished
+  };
+  std::vector<std::unique_ptr<Stream>> streams;
+  auto start = Clock::now();
+  for (int i = 0; i < kStreams; ++i) {
+    streams.push_back(std::make_unique<Stream>());
+    Stream* s = streams.back().get();
+    s->writer = stub->AsyncClientStream(&s->ctx, &s->summary, &cq, s);
+  }
+  int finished = 0;
+  void* tag;
+  bool ok;
+  while (finished < kStreams && cq.Next(&tag, &ok)) {
+    Stream* s = static_cast<Stream*>(tag);
+    if (!ok && s->state < 3) s->state = 2;  // stream broke: go finish it
+    switch (s->state) {
+      case 0:
+      case 1:
+        if (s->written < per_stream) {
+          s->state = 1;
+          ++s->written;
+          s->writer->Write(p, s);
+          break;
+        }
+        s->state = 2;
+        s->writer->WritesDone(s);
+        break;
+      case 2:
+        s->state = 3;
+        s->writer->Finish(&s->status, s);
+        break;
+      case 3:
+        s->state = 4;
+        ++finished;
+        break;
+    }
+  }
+  const double secs = std::chrono::duration<double>(Clock::now() - start).count();
+  uint64_t total = 0;
+  bool all_ok = true;
+  for (auto& s : streams) {
+    total += s->summary.messages();
+    all_ok = all_ok && s->status.ok();
+  }
+  if (all_ok) Report(t, "stream_async_x4", "32B", "msgs_per_s", total / secs);
+}
+
+// 3. Large unary messages: request of N bytes, empty reply.
+void LargeMessages(const Target& t, bool quick) {
+  auto channel = NewChannel(t);
+  auto stub = BenchService::NewStub(channel);
+  for (size_t mib : {size_t{1}, size_t{16}, size_t{64}}) {
+    const int n = quick ? (mib == 64 ? 1 : 2) : (mib == 1 ? 50 : mib == 16 ? 10 : 4);
+    Payload req, resp;
+    req.set_body(std::string(mib << 20, 'L'));
+    req.set_empty_reply(true);
+    if (!CallUnary(*stub, req, &resp)) return;  // warm-up
+    std::vector<double> mbps;
+    for (int i = 0; i < n; ++i) {
+      auto start = Clock::now();
+      if (!CallUnary(*stub, req, &resp)) return;
+      const double secs = std::chrono::duration<double>(Clock::now() - start).count();
+      mbps.push_back((mib << 20) / secs / 1e6);
+    }
+    Report(t, "large_unary", SizeName(mib << 20), "MB_per_s", Percentile(mbps, 0.5));
+  }
+}
+
+// 4. Concurrency: C channels (each its own connection), one thread each.
+void Concurrency(const Target& t, bool quick) {
+  for (int channels : {1, 8, 64}) {
+    const auto duration = std::chrono::milliseconds(quick ? 300 : 3000);
+    std::vector<std::shared_ptr<grpc::Channel>> chans;
+    for (int i = 0; i < channels; ++i) {
+      chans.push_back(NewChannel(t));
+      // inproc channels are not client channels: they have no connectivity state.
+      if (t.inproc_server == nullptr) {
+        chans.back()->WaitForConnected(std::chrono::system_clock::now() +
+                                       std::chrono::seconds(10));
+      }
+    }
+    std::atomic<bool> go{false};
+    std::vector<std::vector<double>> lat(channels);
+    std::atomic<uint64_t> errors{0};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < channels; ++i) {
+      threads.emplace_back([&, i] {
+        auto stub = BenchService::NewStub(chans[i]);
+        Payload req, resp;
+        req.set_body(std::string(32, 'c'));
+        for (int w = 0; w < 20; ++w) CallUnary(*stub, req, &resp);
+        while (!go.load()) std::this_thread::yield();
+        const auto end = Clock::now() + duration;
+        while (Clock::now() < end) {
+          auto start = Clock::now();
+          grpc::ClientContext ctx;
+          if (!stub->Unary(&ctx, req, &resp).ok()) ++errors;
+          lat[i].push_back(std::chrono::duration<double, std::micro>(Clock::now() - start).count());
+        }
+      });
+    }
+    auto start = Clock::now();
+    go = true;
+    for (auto& th : threads) th.join();
+    const double secs = std::chrono::duration<double>(Clock::now() - start).count();
+    std::vector<double> all;
+    for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
+    const std::string p = std::to_string(channels) + "ch";
+    Report(t, "concurrency", p, "calls_per_s", all.size() / secs);
+    Report(t, "concurrency", p, "p99_us", Percentile(all, 0.99));
+    Report(t, "concurrency", p, "errors", static_cast<double>(errors.load()));
+  }
+}
+
+struct ProcStats {
+  double rss_kib = 0;
+  int threads = 0;
+};
+
+ProcStats ReadProcStats(pid_t pid) {
+  ProcStats s;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) s.rss_kib = std::atof(line.c_str() + 6);
+    if (line.rfind("Threads:", 0) == 0) s.threads = std::atoi(line.c_str() + 8);
+  }
+  return s;
+}
+
+// CPU seconds (user + system) the process has used so far.
+double ProcessCpuSeconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Fields after the parenthesised command name; utime and stime are 14 and 15.
+  size_t close = content.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(content.substr(close + 2));
+  std::string field;
+  double utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) utime = std::atof(field.c_str());
+    if (i == 15) stime = std::atof(field.c_str());
+  }
+  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// 5. Scale: many idle connections, then all of them calling at once.
+void Scale(const Target& t, bool quick, pid_t server_pid) {
+  const int n = quick ? 100 : 1000;
+  const ProcStats before = ReadProcStats(server_pid);
+  std::vector<std::shared_ptr<grpc::Channel>> chans;
+  int connect_errors = 0;
+  for (int i = 0; i < n; ++i) {
+    chans.push_back(NewChannel(t));
+    if (!chans.back()->WaitForConnected(std::chrono::system_clock::now() +
+                                        std::chrono::seconds(10))) {
+      ++connect_errors;
+    }
+  }
+  // Let the server settle before reading its RSS, without a fixed sleep:
+  // one round trip on the last channel proves it has finished accepting.
+  {
+    auto stub = BenchService::NewStub(chans.back());
+    Payload req, resp;
+    CallUnary(*stub, req, &resp);
+  }
+  const ProcStats idle = ReadProcStats(server_pid);
+  grpc::CompletionQueue cq;
+  struct Call {
+    grpc::ClientContext ctx;
+    Payload resp;
+    grpc::Status status;
+    std::unique_ptr<grpc::ClientAsyncResponseReader<Payload>> reader;
+  };
+  std::vector<std::unique_ptr<BenchService::Stub>> stubs;
+  std::vector<std::unique_ptr<Call>> calls;
+  Payload req;
+  req.set_body(std::string(32, 's'));
+  for (int i = 0; i < n; ++i) {
+    stubs.push_back(BenchService::NewStub(chans[i]));
+    calls.push_back(std::make_unique<Call>());
+    Call* c = calls.back().get();
+    c->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    c->reader = stubs.back()->AsyncUnary(&c->ctx, req, &cq);
+    c->reader->Finish(&c->resp, &c->status, c);
+  }
+  int call_errors = 0;
+  for (int i = 0; i < n; ++i) {
+    void* tag;
+    bool ok;
+    if (!cq.Next(&tag, &ok)) break;
+    if (!ok || !static_cast<Call*>(tag)->status.ok()) ++call_errors;
+  }
+  const ProcStats busy = ReadProcStats(server_pid);
+  const std::string p = std::to_string(n) + "conn";
+  Report(t, "scale", p, "rss_before_kib", before.rss_kib);
+  Report(t, "scale", p, "rss_idle_kib", idle.rss_kib);
+  Report(t, "scale", p, "rss_after_calls_kib", busy.rss_kib);
+  Report(t, "scale", p, "rss_per_idle_conn_kib", (idle.rss_kib - before.rss_kib) / n);
+  Report(t, "scale", p, "threads_before", before.threads);
+  Report(t, "scale", p, "threads_idle", idle.threads);
+  Report(t, "scale", p, "threads_after_calls", busy.threads);
+  Report(t, "scale", p, "errors", connect_errors + call_errors);
+}
+
+// 6. CPU cost per call at a fixed, moderate rate.
+void CpuCost(const Target& t, bool quick, pid_t server_pid) {
+  auto channel = NewChannel(t);
+  auto stub = BenchService::NewStub(channel);
+  Payload req, resp;
+  req.set_body(std::string(32, 'u'));
+  for (int i = 0; i < 100; ++i) CallUnary(*stub, req, &resp);
+  const int rate = 2000;  // calls per second
+  const int calls = quick ? 500 : 6000;
+  const pid_t self = getpid();
+  const double client0 = ProcessCpuSeconds(self);
+  const double server0 = server_pid > 0 && server_pid != self ? ProcessCpuSeconds(server_pid) : 0;
+  auto next = Clock::now();
+  for (int i = 0; i < calls; ++i) {
+    std::this_thread::sleep_until(next);
+    next += std::chrono::microseconds(1000000 / rate);
+    if (!CallUnary(*stub, req, &resp)) return;
+  }
+  const double client = ProcessCpuSeconds(self) - client0;
+  const double server =
+      server_pid > 0 && server_pid != self ? ProcessCpuSeconds(server_pid) - server0 : 0;
+  const std::string p = std::to_string(rate) + "rps";
+  Report(t, "cpu_cost", p, "cpu_us_per_call", (client + server) * 1e6 / calls);
+  Report(t, "cpu_cost", p, "client_cpu_us_per_call", client * 1e6 / calls);
+  Report(t, "cpu_cost", p, "server_cpu_us_per_call", server * 1e6 / calls);
+}
+
+void RunScenarios(const Target& t, const Flags& f, pid_t server_pid) {
+  if (Wants(f, "unary_latency")) UnaryLatency(t, f.quick);
+  if (Wants(f, "stream")) StreamThroughput(t, f.quick);
+  if (Wants(f, "large")) LargeMessages(t, f.quick);
+  if (Wants(f, "concurrency")) Concurrency(t, f.quick);
+  if (Wants(f, "scale") && server_pid != getpid()) Scale(t, f.quick, server_pid);
+  if (Wants(f, "cpu")) CpuCost(t, f.quick, server_pid);
+}
+
+int RunClient(const Flags& f) {
+  RaiseFileLimit();
+  Target t{f.transport, f.address, nullptr, f};
+  if (f.transport == "uds" && t.address.rfind("unix:", 0) != 0) t.address = "unix:" + t.address;
+  RunScenarios(t, f, f.server_pid);
+  return 0;
+}
+
+int RunInproc(const Flags& f) {
+  BenchServiceImpl service;
+  grpc::ServerBuilder builder;
+  ConfigureServer(builder, &service);
+  auto server = builder.BuildAndStart();
+  Target t{"inproc", "", server.get(), f};
+  // Server and client share a process: the CPU figure is the total.
+  RunScenarios(t, f, getpid());
+  server->Shutdown();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags f = ParseFlags(argc, argv);
+  if (f.mode == "server") return RunServer(f);
+  if (f.mode == "client") return RunClient(f);
+  if (f.mode == "inproc") return RunInproc(f);
+  std::fprintf(stderr,
+               "usage: %s server|client|inproc [--transport=tcp|uds|shm] [--address=A] "
+               "[--server_pid=P] [--quick] [--spin_us=N] [--scenarios=a,b]\n",
+               argv[0]);
+  return 2;
+}

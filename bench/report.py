@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""Turns the RESULT lines of bench/run.sh into CSV, JSON, Markdown and a PNG.
+
+Usage: report.py OUT_DIR   (reads OUT_DIR/raw.txt and OUT_DIR/machine.txt)
+Figures repeated over several runs are reduced to their median.
+Only the Python standard library; the chart needs gnuplot (Debian gnuplot-nox).
+"""
+import collections
+import csv
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+TRANSPORTS = ["shm", "tcp", "uds", "inproc"]
+
+
+def load(out):
+    values = collections.defaultdict(list)
+    for line in (out / "raw.txt").read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 6 and parts[0] == "RESULT":
+            _, transport, scenario, param, metric, value = parts
+            values[(transport, scenario, param, metric)].append(float(value))
+    return {k: statistics.median(v) for k, v in values.items()}
+
+
+def fmt(v):
+    if v is None:
+        return "n/a"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    if abs(v) >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def ratio(a, b):
+    return None if a is None or not b else a / b
+
+
+def table(res, rows, transports):
+    """rows: list of (label, scenario, param, metric)."""
+    head = "| figure | " + " | ".join(transports)
+    has_shm = "shm" in transports
+    if has_shm:
+        head += " | shm/tcp | shm/uds | shm/inproc"
+    lines = [head + " |", "|" + "---|" * (len(transports) + 1 + (3 if has_shm else 0))]
+    for label, scenario, param, metric in rows:
+        vals = {t: res.get((t, scenario, param, metric)) for t in transports}
+        line = f"| {label} | " + " | ".join(fmt(vals[t]) for t in transports)
+        if has_shm:
+            line += " | " + " | ".join(
+                fmt(ratio(vals["shm"], vals.get(o))) + ("x" if ratio(vals["shm"], vals.get(o)) else "")
+                for o in ("tcp", "uds", "inproc"))
+        lines.append(line + " |")
+    return "\n".join(lines)
+
+
+def targets(res):
+    g = lambda t, s, p, m: res.get((t, s, p, m))
+    checks = []
+
+    def check(name, value, ok):
+        checks.append((name, "n/a" if value is None else fmt(value) + "x",
+                       "n/a" if value is None else ("PASS" if ok(value) else "MISS")))
+
+    p50 = lambda t: g(t, "unary_latency", "32B", "p50_us")
+    p99 = lambda t: g(t, "unary_latency", "32B", "p99_us")
+    check("unary 32 B p50 <= 0.5x TCP", ratio(p50("shm"), p50("tcp")), lambda r: r <= 0.5)
+    check("unary 32 B p50 <= 0.7x UDS", ratio(p50("shm"), p50("uds")), lambda r: r <= 0.7)
+    check("unary 32 B p99 <= 0.5x TCP", ratio(p99("shm"), p99("tcp")), lambda r: r <= 0.5)
+    st = lambda t: g(t, "stream_sync", "32B", "msgs_per_s")
+    check("streaming 32 B msgs/s >= 2x TCP", ratio(st("shm"), st("tcp")), lambda r: r >= 2)
+    big = lambda t: g(t, "large_unary", "16MiB", "MB_per_s")
+    check("16 MiB unary MB/s >= 2x TCP", ratio(big("shm"), big("tcp")), lambda r: r >= 2)
+    check("unary 32 B p50 <= 1.5x inproc", ratio(p50("shm"), p50("inproc")), lambda r: r <= 1.5)
+    conns = [k[2] for k in res if k[0] == "shm" and k[1] == "scale"]
+    if conns:
+        c = conns[0]
+        err = g("shm", "scale", c, "errors")
+        checks.append((f"{c}: errors == 0", fmt(err), "PASS" if err == 0 else "MISS"))
+        per = g("shm", "scale", c, "rss_per_idle_conn_kib")
+        checks.append((f"{c}: server RSS per idle connection <= 64 KiB", fmt(per) + " KiB",
+                       "PASS" if per is not None and per <= 64 else "MISS"))
+        th = g("shm", "scale", c, "threads_after_calls")
+        n = int("".join(ch for ch in c if ch.isdigit()))
+        checks.append((f"{c}: server threads not proportional to connections", fmt(th),
+                       "PASS" if th is not None and th < n / 10 else "MISS"))
+    return checks
+
+
+def chart(out, res, transports):
+    gnuplot = shutil.which("gnuplot")
+    if not gnuplot:
+        return False
+    lat = out / "latency.dat"
+    with lat.open("w") as f:
+        f.write("pct " + " ".join(transports) + "\n")
+        for m, label in (("p50_us", "p50"), ("p90_us", "p90"), ("p99_us", "p99"), ("p999_us", "p99.9")):
+            f.write(label + " " + " ".join(
+                str(res.get((t, "unary_latency", "32B", m), 0)) for t in transports) + "\n")
+    thr = out / "throughput.dat"
+    with thr.open("w") as f:
+        f.write("figure " + " ".join(transports) + "\n")
+        for label, key in (("stream-32B-kmsg/s", ("stream_sync", "32B", "msgs_per_s", 1e-3)),
+                           ("stream-1KiB-kmsg/s", ("stream_sync", "1KiB", "msgs_per_s", 1e-3)),
+                           ("16MiB-unary-MB/s", ("large_unary", "16MiB", "MB_per_s", 1)),
+                           ("64ch-kcalls/s", ("concurrency", "64ch", "calls_per_s", 1e-3))):
+            s, p, m, scale = key
+            f.write(label + " " + " ".join(
+                str(res.get((t, s, p, m), 0) * scale) for t in transports) + "\n")
+    n = len(transports)
+    script = f"""
+set terminal png size 1200,500 font ",10"
+set output '{out}/results.png'
+set multiplot layout 1,2 title "grpc-shm vs gRPC's own transports (medians)"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set key top left
+set grid ytics
+set title "unary 32 B latency (us, lower is better)"
+set logscale y
+plot for [i=2:{n + 1}] '{lat}' using i:xtic(1) title columnheader(i)
+unset logscale y
+set title "throughput (higher is better)"
+set xtics rotate by -20
+set logscale y
+plot for [i=2:{n + 1}] '{thr}' using i:xtic(1) title columnheader(i)
+unset multiplot
+"""
+    subprocess.run([gnuplot], input=script, text=True, check=True)
+    return True
+
+
+def main():
+    out = Path(sys.argv[1])
+    res = load(out)
+    transports = [t for t in TRANSPORTS if any(k[0] == t for k in res)]
+    with (out / "results.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["transport", "scenario", "param", "metric", "median"])
+        for k in sorted(res):
+            w.writerow([*k, res[k]])
+    (out / "results.json").write_text(json.dumps(
+        [dict(zip(("transport", "scenario", "param", "metric"), k), median=v)
+         for k, v in sorted(res.items())], indent=1))
+
+    lat_rows = [(f"unary {p} {m.split('_')[0]} (us)", "unary_latency", p, m)
+                for p in ("32B", "4KiB", "64KiB", "1MiB")
+                for m in ("p50_us", "p90_us", "p99_us", "p999_us")]
+    thr_rows = [("stream 32 B sync (msg/s)", "stream_sync", "32B", "msgs_per_s"),
+                ("stream 1 KiB sync (msg/s)", "stream_sync", "1KiB", "msgs_per_s"),
+                ("stream 32 B async x4 (msg/s)", "stream_async_x4", "32B", "msgs_per_s")]
+    thr_rows += [(f"unary {p} (MB/s)", "large_unary", p, "MB_per_s")
+                 for p in ("1MiB", "16MiB", "64MiB")]
+    conc_rows = [(f"{c} channels {lab}", "concurrency", f"{c}ch", m)
+                 for c in (1, 8, 64) for lab, m in (("calls/s", "calls_per_s"), ("p99 us", "p99_us"),
+                                                    ("errors", "errors"))]
+    scale_params = sorted({k[2] for k in res if k[1] == "scale"})
+    scale_rows = [(f"{p} {m}", "scale", p, m) for p in scale_params for m in (
+        "rss_before_kib", "rss_idle_kib", "rss_after_calls_kib", "rss_per_idle_conn_kib",
+        "threads_before", "threads_idle", "threads_after_calls", "errors")]
+    cpu_rows = [(f"CPU us/call at 2000 calls/s ({who})", "cpu_cost", "2000rps", m)
+                for who, m in (("total", "cpu_us_per_call"), ("client", "client_cpu_us_per_call"),
+                               ("server", "server_cpu_us_per_call"))]
+    machine = (out / "machine.txt").read_text() if (out / "machine.txt").exists() else ""
+    md = ["# grpc-shm benchmark", "", "```", machine.strip(), "```", ""]
+    if "shm" in transports:
+        md += ["## Targets (ratios from this run)", "", "| target | measured | |", "|---|---|---|"]
+        md += [f"| {n} | {v} | {s} |" for n, v, s in targets(res)]
+        md.append("")
+    for title, rows in (("Unary latency (sync API, one call outstanding)", lat_rows),
+                        ("Throughput", thr_rows), ("Concurrency (one connection per channel)", conc_rows),
+                        ("Scale and memory (server process)", scale_rows), ("CPU cost", cpu_rows)):
+        md += [f"## {title}", "", table(res, rows, transports), ""]
+    if chart(out, res, transports):
+        md += ["![chart](results.png)", ""]
+    (out / "results.md").write_text("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Compares grpc-shm with gRPC over TCP loopback, a Unix domain socket and
+# inproc, in one run, and writes a report.
+#
+#   bench/run.sh [--quick] [--build DIR] [--out DIR] [--repeat N] [--spin-us N]
+#
+# --quick: a smoke run (< 2 min) that proves every scenario works; CI runs it.
+# Full mode repeats each transport's run (default 3 times) and reports
+# medians. Results: DIR/results.csv, results.json, results.md, results.png.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+quick=""
+build=build
+out=""
+repeat=""
+spin_us=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=--quick ;;
+    --build) build="$2"; shift ;;
+    --out) out="$2"; shift ;;
+    --repeat) repeat="$2"; shift ;;
+    --spin-us) spin_us="$2"; shift ;;
+    *) echo "unknown argument $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+[ -n "$repeat" ] || repeat=$([ -n "$quick" ] && echo 1 || echo 3)
+[ -n "$out" ] || out=bench/results/$([ -n "$quick" ] && echo quick || echo latest)
+mkdir -p "$out"
+bin="$build/bench/grpc/grpc_bench"
+[ -x "$bin" ] || { echo "no $bin: build first (bash scripts/build.sh)" >&2; exit 1; }
+
+transports="tcp uds inproc"
+if "$bin" server --transport=shm --address=/dev/null/x </dev/null 2>&1 | grep -q "built without"; then
+  echo "note: built without the shm transport; comparing gRPC's own transports only" >&2
+else
+  transports="shm tcp uds inproc"
+fi
+
+raw="$out/raw.txt"
+: >"$raw"
+tmp=$(mktemp -d /tmp/grpc-bench.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+
+run_with_server() {  # transport address
+  local transport=$1 address=$2
+  local fifo="$tmp/stdin.$transport" ready="$tmp/ready.$transport"
+  mkfifo "$fifo"
+  "$bin" server --transport="$transport" --address="$address" --spin_us="$spin_us" \
+    <"$fifo" >"$ready" &
+  local server=$!
+  exec 9>"$fifo"  # the server runs until this closes
+  for _ in $(seq 200); do grep -q READY "$ready" 2>/dev/null && break; sleep 0.05; done
+  read -r _ pid addr <"$ready"
+  "$bin" client --transport="$transport" --address="$addr" --server_pid="$pid" \
+    --spin_us="$spin_us" $quick | tee -a "$raw" | sed "s/^/  /"
+  exec 9>&-
+  wait "$server"
+  rm -f "$fifo"
+}
+
+{
+  echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+  echo "kernel: $(uname -sr)"
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "mode: $([ -n "$quick" ] && echo quick || echo full), repeats: $repeat, shm spin: ${spin_us} us"
+} >"$out/machine.txt"
+cat "$out/machine.txt"
+
+for r in $(seq "$repeat"); do
+  for t in $transports; do
+    echo "== run $r/$repeat: $t"
+    case $t in
+      tcp) run_with_server tcp "127.0.0.1:0" ;;
+      uds) run_with_server uds "unix:$tmp/uds.sock" ;;
+      shm) run_with_server shm "shm://$tmp/shm.sock" ;;
+      inproc) "$bin" inproc $quick | tee -a "$raw" | sed "s/^/  /" ;;
+    esac
+  done
+done
+
+python3 bench/report.py "$out"
+echo "report: $out/results.md"
