@@ -98,7 +98,7 @@ int Measure(const std::string& address, const char* label, ConnectionOptions opt
 int RunClient(const std::string& address, int n) {
   std::printf("round trips through the shared-memory rings (client pid %d):\n", getpid());
   ConnectionOptions sleeping = grpc_shm::ipc::DefaultConnectionOptions();
-  if (int rc = Measure(address, "eventfd wakeups (no spin)", sleeping, n)) return rc;
+  if (int rc = Measure(address, "socket doorbell (no spin)", sleeping, n)) return rc;
   ConnectionOptions spinning = sleeping;
   spinning.spin = std::chrono::milliseconds(10);
   return Measure(address, "client spins 10 ms first", spinning, n);

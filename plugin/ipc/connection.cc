@@ -33,18 +33,17 @@ ConnectionOptions DefaultConnectionOptions() {
   ConnectionOptions o;
 #ifdef __linux__
   o.memory = platform::SharedMemoryKind::kMemfd;
-  o.doorbell = platform::DoorbellKind::kEventFd;
 #else
   o.memory = platform::SharedMemoryKind::kPosixShm;
-  o.doorbell = platform::DoorbellKind::kPipe;
 #endif
+  o.doorbell = platform::DoorbellKind::kSocket;
   return o;
 }
 
 ConnectionOptions PosixConnectionOptions() {
   ConnectionOptions o;
   o.memory = platform::SharedMemoryKind::kPosixShm;
-  o.doorbell = platform::DoorbellKind::kPipe;
+  o.doorbell = platform::DoorbellKind::kSocket;
   return o;
 }
 

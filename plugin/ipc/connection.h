@@ -33,13 +33,13 @@ struct ConnectionOptions {
   // How long Wait() polls the rings before it sleeps. 0 sleeps at once.
   std::chrono::nanoseconds spin{0};
   platform::SharedMemoryKind memory = platform::SharedMemoryKind::kMemfd;
-  platform::DoorbellKind doorbell = platform::DoorbellKind::kEventFd;
+  platform::DoorbellKind doorbell = platform::DoorbellKind::kSocket;
   std::chrono::milliseconds handshake_timeout{5000};
 };
 
-// The default backend of this platform (Linux: memfd + eventfd).
+// The default backend of this platform (Linux: memfd + socketpair doorbells).
 ConnectionOptions DefaultConnectionOptions();
-// The portable POSIX backend (shm_open + pipes).
+// The portable POSIX backend (shm_open + socketpair doorbells).
 ConnectionOptions PosixConnectionOptions();
 
 class Connection {
@@ -138,6 +138,17 @@ class Listener {
     uint32_t max_ring_bytes = kMaxRingBytes;
     std::chrono::milliseconds handshake_timeout{5000};
     int backlog = 128;
+    // Backends that are unsafe against a hostile client are refused unless
+    // enabled here. eventfd: the client shares the open file and can make
+    // our reads and writes on it block. POSIX shm on Linux: the client can
+    // ftruncate the segment and turn our next access into SIGBUS (memfd is
+    // sealed against that; macOS refuses to resize shm objects).
+    bool allow_eventfd = false;
+#ifdef __linux__
+    bool allow_posix_shm = false;
+#else
+    bool allow_posix_shm = true;
+#endif
   };
   static Status Listen(const std::string& address, const Options& options,
                        std::unique_ptr<Listener>* listener);

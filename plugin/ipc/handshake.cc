@@ -37,7 +37,7 @@ bool IsKnownMemoryKind(uint32_t v) {
 bool IsKnownDoorbellKind(uint32_t v) {
   return v == static_cast<uint32_t>(DoorbellKind::kEventFd) ||
          v == static_cast<uint32_t>(DoorbellKind::kFutex) ||
-         v == static_cast<uint32_t>(DoorbellKind::kPipe);
+         v == static_cast<uint32_t>(DoorbellKind::kSocket);
 }
 
 size_t HandlesFor(DoorbellKind kind) { return kind == DoorbellKind::kFutex ? 1 : 3; }
@@ -94,6 +94,10 @@ Status Connect(const std::string& address, const ConnectionOptions& options,
       !IsValidRingSize(reply.c2s_bytes) || !IsValidRingSize(reply.s2c_bytes) ||
       reply.num_handles != handles.size() || handles.size() != HandlesFor(options.doorbell)) {
     return Status(StatusCode::kProtocol, "server reply does not match the request");
+  }
+  if (options.doorbell == DoorbellKind::kSocket &&
+      !(platform::IsSocket(handles[1].get()) && platform::IsSocket(handles[2].get()))) {
+    return Status(StatusCode::kProtocol, "server sent a doorbell that is not a socket");
   }
   SegmentLayout layout{reply.c2s_bytes, reply.s2c_bytes};
   platform::MappedRegion segment;
@@ -177,6 +181,16 @@ Status Listener::Handshake(UniqueHandle socket, std::unique_ptr<Connection>* con
              !platform::IsSupported(static_cast<SharedMemoryKind>(hello.memory_kind)) ||
              !platform::IsSupported(static_cast<DoorbellKind>(hello.doorbell_kind))) {
     bad = Status(StatusCode::kProtocol, "unsupported shared memory or doorbell kind");
+  }
+  if (bad.ok() && hello.doorbell_kind == static_cast<uint32_t>(DoorbellKind::kEventFd) &&
+      !options_.allow_eventfd) {
+    bad = Status(StatusCode::kProtocol,
+                 "eventfd doorbells are not enabled on this server; use socket or futex");
+  }
+  if (bad.ok() && hello.memory_kind == static_cast<uint32_t>(SharedMemoryKind::kPosixShm) &&
+      !options_.allow_posix_shm) {
+    bad = Status(StatusCode::kProtocol,
+                 "POSIX shared memory is not enabled on this server; use memfd");
   }
   if (!bad.ok()) {
     Refuse(socket.get(), bad, timeout);

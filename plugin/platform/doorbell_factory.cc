@@ -13,7 +13,7 @@ bool IsSupported(DoorbellKind kind) {
 #else
       return false;
 #endif
-    case DoorbellKind::kPipe:
+    case DoorbellKind::kSocket:
       return true;
   }
   return false;
@@ -31,7 +31,7 @@ Status CreateDoorbell(DoorbellKind kind, DoorbellHandles* out) {
       return Status::Ok();  // the wait word in the segment is the doorbell
 #endif
     default:
-      return CreatePipeDoorbell(out);
+      return CreateSocketDoorbell(out);
   }
 }
 
@@ -44,7 +44,7 @@ std::unique_ptr<WakeReceiver> MakeWakeReceiver(DoorbellKind kind, UniqueHandle w
       return MakeFutexReceiver();
 #endif
     default:
-      return MakePipeReceiver(std::move(wait));
+      return MakeSocketReceiver(std::move(wait));
   }
 }
 
@@ -57,7 +57,7 @@ std::unique_ptr<WakeSender> MakeWakeSender(DoorbellKind kind, UniqueHandle ring)
       return MakeFutexSender();
 #endif
     default:
-      return MakePipeSender(std::move(ring));
+      return MakeSocketSender(std::move(ring));
   }
 }
 

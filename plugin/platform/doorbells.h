@@ -14,9 +14,9 @@ std::unique_ptr<WakeReceiver> MakeEventFdReceiver(UniqueHandle wait);
 std::unique_ptr<WakeSender> MakeEventFdSender(UniqueHandle ring);
 std::unique_ptr<WakeReceiver> MakeFutexReceiver();  // Linux
 std::unique_ptr<WakeSender> MakeFutexSender();
-Status CreatePipeDoorbell(DoorbellHandles* out);  // any POSIX system
-std::unique_ptr<WakeReceiver> MakePipeReceiver(UniqueHandle wait);
-std::unique_ptr<WakeSender> MakePipeSender(UniqueHandle ring);
+Status CreateSocketDoorbell(DoorbellHandles* out);  // any POSIX system
+std::unique_ptr<WakeReceiver> MakeSocketReceiver(UniqueHandle wait);
+std::unique_ptr<WakeSender> MakeSocketSender(UniqueHandle ring);
 
 }  // namespace platform
 }  // namespace grpc_shm

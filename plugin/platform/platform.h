@@ -93,15 +93,23 @@ Status MapSharedMemory(SharedMemoryKind kind, NativeHandle handle, size_t size,
 // ---------------------------------------------------------------- doorbells
 
 enum class DoorbellKind : uint32_t {
-  kEventFd = 1,  // Linux: pollable, one fd shared by both sides
-  kFutex = 2,    // Linux: the wait word itself; cheapest wake, not pollable
-  kPipe = 3,     // POSIX: pollable; waiter holds the read end
+  // Linux: pollable and cheap, but both sides share one open file, so the
+  // peer can clear O_NONBLOCK on it and make our reads or writes block.
+  // Only for peers you trust; listeners refuse it unless told otherwise.
+  kEventFd = 1,
+  // Linux: the wait word itself; cheapest wake, cannot be polled. Safe
+  // against hostile peers (a futex call never blocks on the peer's say-so
+  // beyond our own bounded wait).
+  kFutex = 2,
+  // Any POSIX system: a datagram socketpair; pollable, each side owns its
+  // own open file and every call is non-blocking by itself. The default.
+  kSocket = 3,
 };
 
 bool IsSupported(DoorbellKind kind);
 
 // The handles of one doorbell. For eventfd both are the same object; for a
-// pipe they are its two ends; a futex needs none.
+// socketpair they are its two ends; a futex needs none.
 struct DoorbellHandles {
   UniqueHandle wait;
   UniqueHandle ring;
@@ -174,6 +182,8 @@ Status CheckAlive(NativeHandle socket);
 // Waits until `handle` is readable (e.g. a listener with a pending
 // connection): Ok, or kTimeout.
 Status WaitReadable(NativeHandle handle, int timeout_ms);
+// True if `handle` is a socket (doorbell descriptors from a peer are checked).
+bool IsSocket(NativeHandle handle);
 // Hangs up our end: the peer sees kPeerClosed, our handle stays open.
 void ShutdownLocal(NativeHandle socket);
 

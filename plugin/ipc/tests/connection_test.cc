@@ -35,10 +35,11 @@ ConnectionOptions Backend(platform::SharedMemoryKind memory, platform::DoorbellK
 std::vector<ConnectionOptions> AllBackends() {
   std::vector<ConnectionOptions> v;
 #ifdef __linux__
+  v.push_back(Backend(platform::SharedMemoryKind::kMemfd, platform::DoorbellKind::kSocket));
   v.push_back(Backend(platform::SharedMemoryKind::kMemfd, platform::DoorbellKind::kEventFd));
   v.push_back(Backend(platform::SharedMemoryKind::kMemfd, platform::DoorbellKind::kFutex));
 #endif
-  v.push_back(Backend(platform::SharedMemoryKind::kPosixShm, platform::DoorbellKind::kPipe));
+  v.push_back(Backend(platform::SharedMemoryKind::kPosixShm, platform::DoorbellKind::kSocket));
   return v;
 }
 
@@ -146,7 +147,11 @@ class ConnectionTest : public ::testing::TestWithParam<ConnectionOptions> {
   ConnectionOptions options() const { return GetParam(); }
 
   // Listens on a fresh address; the child runs `client` against it.
+  // These tests exercise the mechanics of every backend, including those a
+  // listener refuses by default (hostile_peer_test covers the refusal).
   std::unique_ptr<Listener> Listen(Listener::Options lo = {}) {
+    lo.allow_eventfd = true;
+    lo.allow_posix_shm = true;
     address_ = UniqueAddress("conn");
     std::unique_ptr<Listener> listener;
     Status s = Listener::Listen(address_, lo, &listener);
@@ -237,8 +242,9 @@ TEST_P(ConnectionTest, StressManyMessagesBothDirections) {
   EXPECT_EQ(Exchange(*c, per_direction), "");
   const double secs = std::chrono::duration<double>(Clock::now() - start).count();
   std::printf("[ info ] %s: %llu frames in %.2f s (%.1f M frames/s)\n",
-              testing::BackendName(options()), static_cast<unsigned long long>(2 * per_direction),
-              secs, 2 * per_direction / secs / 1e6);
+              testing::BackendName(options()).c_str(),
+              static_cast<unsigned long long>(2 * per_direction), secs,
+              2 * per_direction / secs / 1e6);
   EXPECT_EQ(WaitChild(child), 0);
 }
 
@@ -314,7 +320,7 @@ TEST_P(ConnectionTest, KilledClientIsSeenAsPeerClosed) {
   killer.join();
   EXPECT_EQ(s.code(), StatusCode::kPeerClosed) << s.ToString();
   std::printf("[ info ] %s: client death noticed %.3f ms after kill -9\n",
-              testing::BackendName(options()),
+              testing::BackendName(options()).c_str(),
               std::chrono::duration<double, std::milli>(detected_at - killed_at).count());
   EXPECT_EQ(WaitChild(child), 128 + SIGKILL);
 }
@@ -486,7 +492,9 @@ TEST(ConnectionSetupTest, PosixBackendLeavesNothingInDevShm) {
   const auto before = DevShmEntries();
   const std::string address = UniqueAddress("devshm");
   std::unique_ptr<Listener> listener;
-  ASSERT_TRUE(Listener::Listen(address, {}, &listener).ok());
+  Listener::Options lo;
+  lo.allow_posix_shm = true;
+  ASSERT_TRUE(Listener::Listen(address, lo, &listener).ok());
   pid_t child = ForkChild([&] {
     std::unique_ptr<Connection> c;
     if (!Connect(address, PosixConnectionOptions(), &c).ok()) return 1;

@@ -48,16 +48,17 @@ inline int WaitChild(pid_t pid) {
   return -1;
 }
 
-inline const char* BackendName(const ConnectionOptions& o) {
+inline std::string BackendName(const ConnectionOptions& o) {
+  std::string name = o.memory == platform::SharedMemoryKind::kMemfd ? "Memfd" : "PosixShm";
   switch (o.doorbell) {
     case platform::DoorbellKind::kEventFd:
-      return "MemfdEventfd";
+      return name + "Eventfd";
     case platform::DoorbellKind::kFutex:
-      return "MemfdFutex";
-    case platform::DoorbellKind::kPipe:
-      return "PosixShmPipe";
+      return name + "Futex";
+    case platform::DoorbellKind::kSocket:
+      return name + "Socket";
   }
-  return "Unknown";
+  return name;
 }
 
 }  // namespace testing

@@ -324,6 +324,11 @@ Status WaitReadable(NativeHandle handle, int timeout_ms) {
   return PollOne(handle, POLLIN, DeadlineFromMs(timeout_ms), "waiting for a connection");
 }
 
+bool IsSocket(NativeHandle handle) {
+  struct stat st;
+  return ::fstat(handle, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
 void ShutdownLocal(NativeHandle socket) { ::shutdown(socket, SHUT_RDWR); }
 
 Status WaitForHangup(NativeHandle socket, int timeout_ms) {
