@@ -84,6 +84,7 @@ Connection::~Connection() { Close(); }
 
 void Connection::Close() {
   if (socket_.valid()) platform::ShutdownLocal(socket_.get());
+  sender_->Close();
 }
 
 Status Connection::CheckAlive() { return platform::CheckAlive(socket_.get()); }

@@ -101,7 +101,7 @@ enum class DoorbellKind : uint32_t {
   // against hostile peers (a futex call never blocks on the peer's say-so
   // beyond our own bounded wait).
   kFutex = 2,
-  // Any POSIX system: a datagram socketpair; pollable, each side owns its
+  // Any POSIX system: a socketpair; pollable, each side owns its
   // own open file and every call is non-blocking by itself. The default.
   kSocket = 3,
 };
@@ -139,6 +139,9 @@ class WakeSender {
  public:
   virtual ~WakeSender() = default;
   virtual void Ring(std::atomic<uint32_t>* word) = 0;
+  // Tells a peer that waits on this doorbell that we are gone, where the
+  // doorbell can carry that (sockets).
+  virtual void Close() {}
 };
 
 std::unique_ptr<WakeReceiver> MakeWakeReceiver(DoorbellKind kind, UniqueHandle wait);

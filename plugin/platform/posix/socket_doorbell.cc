@@ -1,9 +1,10 @@
 // Socket doorbell, the portable pollable wakeup that is safe against a
-// hostile peer: a datagram socketpair whose two ends are separate open files,
+// hostile peer: a socketpair whose two ends are separate open files,
 // so the peer cannot change the flags of ours, and every call says
 // MSG_DONTWAIT / MSG_NOSIGNAL itself. Ringing a full socket (EAGAIN) is fine:
 // it is already rung. When the peer process dies its end closes and our end
-// reports hang-up, a second liveness signal for free.
+// reports hang-up, a second liveness signal for free. A stream socket, so
+// one read drains any number of rings.
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -26,18 +27,34 @@ class SocketReceiver final : public WakeReceiver {
   explicit SocketReceiver(UniqueHandle fd) : fd_(std::move(fd)) {}
   NativeHandle poll_handle() const override { return fd_.get(); }
   Status Wait(std::atomic<uint32_t>*, uint32_t, NativeHandle liveness, int timeout_ms) override {
-    return PollReadableOrHangup(fd_.get(), liveness, timeout_ms);
+    if (timeout_ms >= 0) return PollReadableOrHangup(fd_.get(), liveness, timeout_ms);
+    // No deadline: one blocking read both waits and drains. It also sees the
+    // peer go away, since the peer's end closes when it dies or Close()s.
+    char buf[256];
+    const ssize_t n = ::recv(fd_.get(), buf, sizeof(buf), 0);
+    if (n == 0) return Status(ipc::StatusCode::kPeerClosed, "peer hung up");
+    if (n > 0 && n < static_cast<ssize_t>(sizeof(buf))) drained_ = true;
+    return Status::Ok();
   }
   void Drain() override {
-    char buf[16];
-    // Bounded: a peer that rings without pause cannot keep us here.
-    for (int i = 0; i < 64; ++i) {
-      if (::recv(fd_.get(), buf, sizeof(buf), MSG_DONTWAIT) <= 0) break;
+    if (drained_) {
+      drained_ = false;
+      return;
+    }
+    // One call takes every pending ring (a stream socket merges them); a
+    // bounded loop only if the peer rang more than a buffer's worth, so a
+    // peer that rings without pause cannot keep us here.
+    char buf[256];
+    for (int i = 0; i < 16; ++i) {
+      if (::recv(fd_.get(), buf, sizeof(buf), MSG_DONTWAIT) < static_cast<ssize_t>(sizeof(buf))) {
+        break;
+      }
     }
   }
 
  private:
   UniqueHandle fd_;
+  bool drained_ = false;  // the last Wait() already took every pending ring
 };
 
 class SocketSender final : public WakeSender {
@@ -47,6 +64,7 @@ class SocketSender final : public WakeSender {
     const char one = 1;
     (void)!::send(fd_.get(), &one, 1, MSG_DONTWAIT | kNoSignal);
   }
+  void Close() override { ::shutdown(fd_.get(), SHUT_WR); }
 
  private:
   UniqueHandle fd_;
@@ -56,7 +74,7 @@ class SocketSender final : public WakeSender {
 
 Status CreateSocketDoorbell(DoorbellHandles* out) {
   int sv[2];
-  if (::socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) != 0) return ErrnoStatus("socketpair");
+  if (::socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return ErrnoStatus("socketpair");
   out->wait.reset(sv[0]);
   out->ring.reset(sv[1]);
   for (int fd : sv) {
