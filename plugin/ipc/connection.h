@@ -138,6 +138,8 @@ class Listener {
     uint32_t max_ring_bytes = kMaxRingBytes;
     std::chrono::milliseconds handshake_timeout{5000};
     int backlog = 128;
+    // Spin budget of the server side of each connection (ConnectionOptions::spin).
+    std::chrono::nanoseconds spin{0};
     // Backends that are unsafe against a hostile client are refused unless
     // enabled here. eventfd: the client shares the open file and can make
     // our reads and writes on it block. POSIX shm on Linux: the client can

@@ -254,6 +254,7 @@ Status Listener::Handshake(UniqueHandle socket, std::unique_ptr<Connection>* con
   options.memory = memory;
   options.doorbell = doorbell;
   options.handshake_timeout = options_.handshake_timeout;
+  options.spin = options_.spin;
   connection->reset(new Connection(
       Side::kServer, options, layout.c2s_bytes, layout.s2c_bytes, std::move(segment),
       std::move(socket), platform::MakeWakeReceiver(doorbell, std::move(server_bell.wait)),
