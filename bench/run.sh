@@ -33,7 +33,8 @@ bin="$build/bench/grpc/grpc_bench"
 [ -x "$bin" ] || { echo "no $bin: build first (bash scripts/build.sh)" >&2; exit 1; }
 
 transports="tcp uds inproc"
-if "$bin" server --transport=shm --address=/dev/null/x </dev/null 2>&1 | grep -q "built without"; then
+probe=$("$bin" server --transport=shm --address=/dev/null/x </dev/null 2>&1 || true)
+if grep -q "built without" <<<"$probe"; then
   echo "note: built without the shm transport; comparing gRPC's own transports only" >&2
 else
   transports="shm tcp uds inproc"

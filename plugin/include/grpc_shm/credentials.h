@@ -1,0 +1,51 @@
+// Credentials that make ordinary gRPC C++ code talk over shared memory. Swap
+// the credentials object, keep everything else:
+//
+//   // client
+//   auto channel = grpc::CreateChannel("shm:///run/greeter.sock",
+//                                      grpc_shm::ChannelCredentials());
+//   // server
+//   builder.AddListeningPort("shm:///run/greeter.sock",
+//                            grpc_shm::ServerCredentials());
+//
+// Addresses:
+//   shm:///absolute/path.sock   a Unix socket file carries the handshake
+//   shm:@name                   a Linux abstract socket (no file)
+// The socket is only used to set the connection up and to notice when the
+// peer dies; calls travel through shared-memory rings.
+//
+// A malformed address fails cleanly: on the server AddListeningPort returns 0
+// (so BuildAndStart returns null) and logs why; on the client every call
+// fails with UNAVAILABLE and a message naming the address.
+//
+// A server may listen on shm and TCP at once (two AddListeningPort calls).
+#ifndef GRPC_SHM_CREDENTIALS_H_
+#define GRPC_SHM_CREDENTIALS_H_
+
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/security/server_credentials.h>
+
+#include <memory>
+
+#include "grpc_shm/options.h"
+
+namespace grpc_shm {
+
+// For grpc::CreateChannel, grpc::CreateCustomChannel (ChannelArguments are
+// honoured) and grpc::experimental::CreateCustomChannelWithInterceptors. The
+// channel is a full gRPC client channel: it connects on demand, reconnects
+// with backoff, and supports WaitForConnected and wait-for-ready.
+std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials(const ShmOptions& options = {});
+
+// For grpc::ServerBuilder::AddListeningPort.
+std::shared_ptr<grpc::ServerCredentials> ServerCredentials(const ShmOptions& options = {});
+
+// Registers the transport with gRPC's core configuration. The credentials
+// functions above do it for you; call this yourself only if your process
+// creates gRPC channels or servers before it first calls them. Safe to call
+// more than once; must run before the first gRPC channel or server exists.
+void Init();
+
+}  // namespace grpc_shm
+
+#endif  // GRPC_SHM_CREDENTIALS_H_

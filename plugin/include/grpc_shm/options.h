@@ -1,0 +1,43 @@
+// Options of a grpc-shm channel or server. Every field has a default that
+// suits most local callers; the same struct serves both sides and each side
+// ignores the fields that do not concern it.
+#ifndef GRPC_SHM_OPTIONS_H_
+#define GRPC_SHM_OPTIONS_H_
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <vector>
+
+namespace grpc_shm {
+
+struct ShmOptions {
+  // Bytes of shared memory per direction of one connection. Rounded up to a
+  // power of two in [4 KiB, 64 MiB]; the server caps what a client may ask
+  // for at its own ring_bytes. Messages larger than a ring still work: they
+  // stream through it in chunks. Default: 1 MiB.
+  uint32_t ring_bytes = 1u << 20;
+
+  // How long a thread about to sleep on an empty ring polls it first. Spinning
+  // trades CPU for latency. Default: 0 (sleep at once; idle connections cost
+  // no CPU). Note: the gRPC transport's poller does not spin yet (it always
+  // sleeps in epoll); the value is handed to the IPC core's blocking waits.
+  std::chrono::nanoseconds spin_budget{0};
+
+  // Server only: who may connect, checked against the kernel-reported
+  // credentials of the connecting process (SO_PEERCRED). A client is admitted
+  // if its uid is in allowed_uids or its gid is in allowed_gids. Both empty
+  // (the default) admits anyone who can open the socket, so the socket's
+  // file permissions are the only gate.
+  std::vector<uid_t> allowed_uids;
+  std::vector<gid_t> allowed_gids;
+
+  // Longest the connection handshake (hello, segment and doorbell exchange)
+  // may take before the attempt fails. Default: 5 s.
+  std::chrono::milliseconds handshake_timeout{5000};
+};
+
+}  // namespace grpc_shm
+
+#endif  // GRPC_SHM_OPTIONS_H_

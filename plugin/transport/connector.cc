@@ -1,0 +1,114 @@
+#include "plugin/transport/connector.h"
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "plugin/ipc/connection.h"
+#include "plugin/transport/address.h"
+#include "plugin/transport/blocking_worker.h"
+#include "plugin/transport/errors.h"
+#include "plugin/transport/options_args.h"
+#include "plugin/transport/shm_transport.h"
+#include "src/core/ext/filters/client_channel/connector.h"
+#include "src/core/ext/filters/client_channel/subchannel.h"
+#include "src/core/lib/iomgr/exec_ctx.h"
+
+namespace grpc_shm {
+namespace transport {
+namespace {
+
+using grpc_core::ExecCtx;
+
+// Connects one subchannel. The IPC handshake blocks, so it runs on the
+// blocking worker; the result is reported back under an ExecCtx, as the
+// SubchannelConnector contract asks.
+class ShmConnector : public grpc_core::SubchannelConnector {
+ public:
+  void Connect(const Args& args, Result* result, grpc_closure* notify) override {
+    absl::StatusOr<std::string> address = IpcAddressFromResolved(*args.address);
+    if (!address.ok()) {
+      ExecCtx::Run(DEBUG_LOCATION, notify,
+                   StatusError(GRPC_STATUS_UNAVAILABLE, address.status().message()));
+      return;
+    }
+    ipc::ConnectionOptions options = ConnectionOptionsFromArgs(args.channel_args);
+    // Never wait past the subchannel's own connect deadline.
+    auto until_deadline = (args.deadline - grpc_core::Timestamp::Now()).millis();
+    if (until_deadline > 0 && until_deadline < options.handshake_timeout.count()) {
+      options.handshake_timeout = std::chrono::milliseconds(until_deadline);
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      result_ = result;
+      notify_ = notify;
+      channel_args_ = args.channel_args;
+    }
+    // The job keeps the connector alive until it has reported.
+    grpc_core::RefCountedPtr<grpc_core::SubchannelConnector> self = Ref();
+    std::string target = *address;
+    RunBlocking(BlockingLane::kClientConnect, [self, target, options]() {
+      static_cast<ShmConnector*>(self.get())->ConnectBlocking(target, options);
+    });
+  }
+
+  void Shutdown(grpc_error_handle error) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    shutdown_ = true;
+  }
+
+ private:
+  void ConnectBlocking(const std::string& address, const ipc::ConnectionOptions& options) {
+    std::unique_ptr<ipc::Connection> connection;
+    ipc::Status status = ipc::Connect(address, options, &connection);
+    grpc_core::ApplicationCallbackExecCtx callback_exec_ctx;
+    ExecCtx exec_ctx;
+    grpc_closure* notify;
+    grpc_error_handle error;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      notify = notify_;
+      notify_ = nullptr;
+      if (shutdown_) {
+        error = GRPC_ERROR_CREATE("shm connector shut down");
+      } else if (!status.ok()) {
+        error = StatusError(
+            GRPC_STATUS_UNAVAILABLE,
+            absl::StrCat("shm: failed to connect to '", address, "': ", status.ToString()));
+      } else {
+        std::string peer = absl::StrCat("shm:", address);
+        grpc_transport* transport =
+            CreateShmTransport(std::move(connection), /*is_client=*/true, peer, channel_args_);
+        StartShmTransport(transport);
+        result_->transport = transport;
+        result_->channel_args = channel_args_;
+      }
+    }
+    if (notify != nullptr) ExecCtx::Run(DEBUG_LOCATION, notify, error);
+  }
+
+  std::mutex mu_;
+  Result* result_ = nullptr;
+  grpc_closure* notify_ = nullptr;
+  grpc_core::ChannelArgs channel_args_;
+  bool shutdown_ = false;
+};
+
+class Factory : public grpc_core::ClientChannelFactory {
+ public:
+  grpc_core::RefCountedPtr<grpc_core::Subchannel> CreateSubchannel(
+      const grpc_resolved_address& address, const grpc_core::ChannelArgs& args) override {
+    return grpc_core::Subchannel::Create(grpc_core::MakeOrphanable<ShmConnector>(), address, args);
+  }
+};
+
+}  // namespace
+
+grpc_core::ClientChannelFactory* ShmClientChannelFactory() {
+  static auto* factory = new Factory();
+  return factory;
+}
+
+}  // namespace transport
+}  // namespace grpc_shm

@@ -1,0 +1,25 @@
+// Server side: a Server::ListenerInterface on an shm address. The listening
+// socket is watched by the poller; each accepted client is handshaken on the
+// blocking worker, checked against the allow-list, and handed to gRPC with
+// Server::SetupTransport.
+#ifndef GRPC_SHM_TRANSPORT_LISTENER_H_
+#define GRPC_SHM_TRANSPORT_LISTENER_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "grpc_shm/options.h"
+#include "src/core/lib/surface/server.h"
+
+namespace grpc_shm {
+namespace transport {
+
+// Binds `ipc_address` ("/path" or "@name") now, so that errors surface from
+// AddListeningPort, and adds the listener to `server`.
+absl::Status AddShmListener(grpc_core::Server* server, const std::string& ipc_address,
+                            const ShmOptions& options);
+
+}  // namespace transport
+}  // namespace grpc_shm
+
+#endif  // GRPC_SHM_TRANSPORT_LISTENER_H_

@@ -1,0 +1,71 @@
+#include "plugin/transport/metadata_wire.h"
+
+#include <grpc/support/log.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "src/core/lib/slice/slice.h"
+
+namespace grpc_shm {
+namespace transport {
+namespace {
+
+// The sink grpc_metadata_batch::Encode() feeds: typed traits arrive as
+// (trait, value), unknown keys as (key, value).
+class BlockSink {
+ public:
+  void Encode(const grpc_core::Slice& key, const grpc_core::Slice& value) {
+    Add(key.as_string_view(), value.as_string_view());
+  }
+  template <typename Which>
+  void Encode(Which, const typename Which::ValueType& value) {
+    auto wire = Which::Encode(value);
+    Add(Which::key(), wire.as_string_view());
+  }
+  // Its Encode() aborts: the value is a process-local pointer.
+  void Encode(grpc_core::GrpcLbClientStatsMetadata,
+              const grpc_core::GrpcLbClientStatsMetadata::ValueType&) {}
+  void Encode(grpc_core::ContentTypeMetadata, grpc_core::ContentTypeMetadata::ValueType value) {
+    if (value == grpc_core::ContentTypeMetadata::kInvalid) return;
+    Add(grpc_core::ContentTypeMetadata::key(),
+        grpc_core::ContentTypeMetadata::Encode(value).as_string_view());
+  }
+
+  std::string Finish() { return encoder_.Finish(); }
+
+ private:
+  void Add(absl::string_view key, absl::string_view value) {
+    if (absl::StartsWith(key, "grpc-internal-")) return;
+    encoder_.Add(key.data(), key.size(), value.data(), value.size());
+  }
+  ipc::MetadataEncoder encoder_;
+};
+
+}  // namespace
+
+std::string EncodeMetadata(const grpc_metadata_batch& batch) {
+  BlockSink sink;
+  batch.Encode(&sink);
+  return sink.Finish();
+}
+
+std::string EncodeStatusTrailers(grpc_status_code code, const std::string& message) {
+  ipc::MetadataEncoder encoder;
+  encoder.Add("grpc-status", absl::StrCat(static_cast<int>(code)));
+  if (!message.empty()) encoder.Add("grpc-message", message);
+  return encoder.Finish();
+}
+
+void AppendMetadata(const std::vector<ipc::MetadataEntry>& entries, grpc_metadata_batch* batch) {
+  for (const auto& entry : entries) {
+    batch->Append(entry.first, grpc_core::Slice::FromCopiedString(entry.second),
+                  [&entry](absl::string_view error, const grpc_core::Slice&) {
+                    gpr_log(GPR_ERROR, "grpc_shm: dropping metadata '%s' from peer: %s",
+                            entry.first.c_str(), std::string(error).c_str());
+                  });
+  }
+}
+
+}  // namespace transport
+}  // namespace grpc_shm

@@ -1,0 +1,313 @@
+// How gRPC stream op batches map onto frames, and the per-stream state
+// machine that completes them. Called with the transport lock held (see
+// transport_internal.h), except PerformStreamOp which takes it.
+//
+// Wire contract per stream:
+//   client: INITIAL_METADATA, MESSAGE*, TRAILING_METADATA (half-close)
+//   server: INITIAL_METADATA?, MESSAGE*, TRAILING_METADATA (status)
+//   either side may send RESET instead of finishing; a cancelling server
+//   first sends status trailers, so the client sees the server's status.
+#include <grpc/status.h>
+#include <grpc/support/atm.h>
+
+#include "plugin/transport/errors.h"
+#include "plugin/transport/metadata_wire.h"
+#include "plugin/transport/transport_internal.h"
+#include "src/core/lib/iomgr/exec_ctx.h"
+#include "src/core/lib/transport/metadata_batch.h"
+
+namespace grpc_shm {
+namespace transport {
+namespace {
+
+using grpc_core::ExecCtx;
+
+void Schedule(grpc_closure* closure, grpc_error_handle error) {
+  if (closure != nullptr) ExecCtx::Run(DEBUG_LOCATION, closure, error);
+}
+
+// True when the trailers carry a status other than OK: then messages not yet
+// read are dropped, as chttp2 does, so the status is not held up behind them.
+bool TrailersCarryError(const std::vector<ipc::MetadataEntry>& trailers) {
+  for (const auto& entry : trailers) {
+    if (entry.first == "grpc-status") return entry.second != "0";
+  }
+  return false;
+}
+
+// The stream has finished receiving: no message will follow.
+bool ReadClosed(const ShmStream* s) {
+  return s->trailing_md_received || (!s->t->is_client && s->trailing_md_sent);
+}
+
+void DeliverInitialMetadata(ShmStream* s) {
+  ShmTransport* t = s->t;
+  auto& p = s->recv_initial_md_op->payload->recv_initial_metadata;
+  grpc_error_handle error;
+  if (!s->cancel_error.ok()) {
+    error = s->cancel_error;
+    if (p.trailing_metadata_available != nullptr) {
+      *p.trailing_metadata_available = true;
+    }
+  } else if (s->initial_md_received) {
+    AppendMetadata(s->initial_md, p.recv_initial_metadata);
+    s->initial_md.clear();
+    p.recv_initial_metadata->Set(grpc_core::PeerString(), t->peer_string);
+    // Only a trailers-only response says "trailers available": the retry
+    // filter then holds this callback until the trailers are delivered,
+    // which for a normal response would wait on unread messages forever.
+    if (p.trailing_metadata_available != nullptr) {
+      *p.trailing_metadata_available = false;
+    }
+  } else if (t->is_client && s->trailing_md_received) {
+    // Trailers-only response: empty initial metadata, status follows.
+    p.recv_initial_metadata->Set(grpc_core::PeerString(), t->peer_string);
+    if (p.trailing_metadata_available != nullptr) {
+      *p.trailing_metadata_available = true;
+    }
+  } else {
+    return;  // keep waiting
+  }
+  if (p.peer_string != nullptr) {
+    gpr_atm_rel_store(p.peer_string, reinterpret_cast<gpr_atm>(t->peer_string.c_str()));
+  }
+  s->initial_md_delivered = true;
+  s->recv_initial_md_op = nullptr;
+  Schedule(p.recv_initial_metadata_ready, error);
+}
+
+void DeliverMessage(ShmStream* s) {
+  auto& p = s->recv_message_op->payload->recv_message;
+  grpc_error_handle error;
+  if (!s->cancel_error.ok()) {
+    error = s->cancel_error;
+    p.recv_message->reset();
+    if (p.call_failed_before_recv_message != nullptr) {
+      *p.call_failed_before_recv_message = true;
+    }
+  } else if (!s->messages.empty()) {
+    size_t bytes = s->messages.front().data.Length();
+    *p.recv_message = std::move(s->messages.front().data);
+    *p.flags = s->messages.front().flags;
+    s->messages.pop_front();
+    s->messages_bytes -= bytes;
+    ReleaseInboundLocked(s->t, bytes);
+  } else if (ReadClosed(s) && !s->assembling) {
+    p.recv_message->reset();  // end of stream
+  } else {
+    return;
+  }
+  s->recv_message_op = nullptr;
+  Schedule(p.recv_message_ready, error);
+}
+
+void DeliverTrailingMetadata(ShmStream* s) {
+  ShmTransport* t = s->t;
+  auto& p = s->recv_trailing_md_op->payload->recv_trailing_metadata;
+  grpc_error_handle error;
+  if (!s->cancel_error.ok()) {
+    error = s->cancel_error;
+    if (t->is_client && s->id == 0) {
+      // Never reached the server: lets the client channel retry the call
+      // transparently on another connection.
+      p.recv_trailing_metadata->Set(grpc_core::GrpcStreamNetworkState(),
+                                    grpc_core::GrpcStreamNetworkState::kNotSentOnWire);
+    }
+  } else if (t->is_client) {
+    if (!s->trailing_md_received) return;
+    if (TrailersCarryError(s->trailing_md)) {
+      DropInboundLocked(s);
+    } else if (!s->messages.empty() || s->assembling) {
+      return;  // the status comes after the messages it ends
+    }
+    AppendMetadata(s->trailing_md, p.recv_trailing_metadata);
+    p.recv_trailing_metadata->Set(grpc_core::PeerString(), t->peer_string);
+  } else {
+    // A server's call ends when it has sent its status. Waiting for the
+    // client's half-close as well would leave the call open forever if a
+    // client never half-closes after reading the status.
+    if (!s->trailing_md_sent) return;
+    AppendMetadata(s->trailing_md, p.recv_trailing_metadata);
+  }
+  s->trailing_md.clear();
+  s->trailing_md_delivered = true;
+  s->recv_trailing_md_op = nullptr;
+  Schedule(p.recv_trailing_metadata_ready, error);
+  BatchCompletion* completion = s->recv_trailing_completion;
+  s->recv_trailing_completion = nullptr;
+  completion->Finish(error);
+}
+
+// Fails the parts of `op` that were not started because the stream or the
+// transport already failed with `error`.
+void FailOp(ShmStream* s, grpc_transport_stream_op_batch* op, grpc_error_handle error) {
+  auto* p = op->payload;
+  if (op->send_message) p->send_message.send_message->Clear();
+  if (op->recv_initial_metadata) {
+    if (p->recv_initial_metadata.trailing_metadata_available != nullptr) {
+      *p->recv_initial_metadata.trailing_metadata_available = true;
+    }
+    Schedule(p->recv_initial_metadata.recv_initial_metadata_ready, error);
+  }
+  if (op->recv_message) {
+    p->recv_message.recv_message->reset();
+    if (p->recv_message.call_failed_before_recv_message != nullptr) {
+      *p->recv_message.call_failed_before_recv_message = true;
+    }
+    Schedule(p->recv_message.recv_message_ready, error);
+  }
+  if (op->recv_trailing_metadata) {
+    if (s->t->is_client && s->id == 0) {
+      p->recv_trailing_metadata.recv_trailing_metadata->Set(
+          grpc_core::GrpcStreamNetworkState(), grpc_core::GrpcStreamNetworkState::kNotSentOnWire);
+    }
+    Schedule(p->recv_trailing_metadata.recv_trailing_metadata_ready, error);
+  }
+}
+
+grpc_error_handle SendInitialMetadataLocked(ShmStream* s, grpc_transport_stream_op_batch* op) {
+  ShmTransport* t = s->t;
+  if (s->initial_md_sent) return GRPC_ERROR_CREATE("Extra initial metadata");
+  if (t->is_client) {
+    if (t->goaway_received) {
+      return StatusError(GRPC_STATUS_UNAVAILABLE, "shm transport: server is going away");
+    }
+    if (t->next_stream_id > (1u << 31)) {
+      return StatusError(GRPC_STATUS_UNAVAILABLE, "shm transport: stream ids exhausted");
+    }
+    s->id = t->next_stream_id;
+    t->next_stream_id += 2;
+    t->streams[s->id] = s;
+    s->in_map = true;
+  }
+  auto& p = op->payload->send_initial_metadata;
+  t->outbound.PushFrame(ipc::kFrameInitialMetadata, s->id, 0, 0,
+                        EncodeMetadata(*p.send_initial_metadata));
+  s->initial_md_sent = true;
+  if (p.peer_string != nullptr) {
+    gpr_atm_rel_store(p.peer_string, reinterpret_cast<gpr_atm>(t->peer_string.c_str()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+void BatchCompletion::Finish(grpc_error_handle step_error) {
+  if (!step_error.ok() && error.ok()) error = step_error;
+  if (--pending == 0) {
+    Schedule(on_complete, error);
+    delete this;
+  }
+}
+
+void DeliverLocked(ShmStream* s) {
+  if (s->recv_initial_md_op != nullptr) DeliverInitialMetadata(s);
+  // Messages only after the initial metadata, which they follow on the wire.
+  if (s->recv_message_op != nullptr &&
+      (s->initial_md_delivered || !s->cancel_error.ok() || s->recv_initial_md_op == nullptr)) {
+    DeliverMessage(s);
+  }
+  if (s->recv_trailing_md_op != nullptr) DeliverTrailingMetadata(s);
+}
+
+void PerformStreamOp(ShmTransport* t, ShmStream* s, grpc_transport_stream_op_batch* op) {
+  std::lock_guard<std::mutex> lock(t->mu);
+  auto* batch = new BatchCompletion(op->on_complete);
+  if (op->cancel_stream) {
+    CancelStreamLocked(s, op->payload->cancel_stream.cancel_error);
+    batch->Finish(absl::OkStatus());
+    return;
+  }
+  grpc_error_handle error = s->cancel_error;
+  if (error.ok() && op->send_initial_metadata) {
+    error = SendInitialMetadataLocked(s, op);
+    if (!error.ok()) s->cancel_error = error;
+  }
+  if (!error.ok()) {
+    FailOp(s, op, error);
+    batch->Finish(error);
+    return;
+  }
+  bool flush = op->send_initial_metadata;
+  if (op->send_message) {
+    auto& p = op->payload->send_message;
+    if (ReadClosed(s) && (t->is_client || s->trailing_md_sent)) {
+      // Nobody will read it: the peer already ended the call.
+      p.send_message->Clear();
+      p.stream_write_closed = true;
+    } else {
+      uint8_t flags = (p.flags & GRPC_WRITE_INTERNAL_COMPRESS) ? ipc::kFlagCompressed : 0;
+      batch->Start();
+      t->outbound.PushMessage(s->id, flags, p.send_message,
+                              [batch](grpc_error_handle e) { batch->Finish(e); });
+      flush = true;
+    }
+  }
+  if (op->send_trailing_metadata && !s->trailing_md_sent) {
+    auto& p = op->payload->send_trailing_metadata;
+    t->outbound.PushFrame(ipc::kFrameTrailingMetadata, s->id, 0, 0,
+                          EncodeMetadata(*p.send_trailing_metadata));
+    s->trailing_md_sent = true;
+    if (p.sent != nullptr) *p.sent = true;
+    flush = true;
+  }
+  if (op->recv_initial_metadata) s->recv_initial_md_op = op;
+  if (op->recv_message) s->recv_message_op = op;
+  if (op->recv_trailing_metadata) {
+    s->recv_trailing_md_op = op;
+    batch->Start();
+    s->recv_trailing_completion = batch;
+  }
+  DeliverLocked(s);
+  // A server that sent its status is done with the stream on the wire.
+  if (!t->is_client && s->trailing_md_sent && s->in_map) {
+    RemoveStreamLocked(t, s);
+  }
+  if (flush) FlushLocked(t);
+  batch->Finish(absl::OkStatus());
+}
+
+void CancelStreamLocked(ShmStream* s, grpc_error_handle error) {
+  ShmTransport* t = s->t;
+  if (!s->cancel_error.ok()) return;
+  if (error.ok()) error = GRPC_ERROR_CREATE("stream cancelled");
+  s->cancel_error = error;
+  if (s->in_map && !t->closed) {
+    grpc_status_code code;
+    std::string message;
+    ErrorToStatus(error, &code, &message);
+    t->outbound.DropMessagesOf(s->id, error);
+    if (!t->is_client && !s->trailing_md_sent) {
+      t->outbound.PushFrame(ipc::kFrameTrailingMetadata, s->id, 0, 0,
+                            EncodeStatusTrailers(code, message));
+      s->trailing_md_sent = true;
+    }
+    t->outbound.PushFrame(ipc::kFrameReset, s->id, 0, static_cast<uint32_t>(code), message);
+    RemoveStreamLocked(t, s);
+    FlushLocked(t);
+  }
+  DeliverLocked(s);
+}
+
+void OnPeerResetLocked(ShmStream* s, grpc_status_code code, const std::string& message) {
+  ShmTransport* t = s->t;
+  grpc_error_handle error = StatusError(code, message);
+  RemoveStreamLocked(t, s);
+  t->outbound.DropMessagesOf(s->id, error);
+  if (t->is_client) {
+    // The client learns the outcome as a status, like any other.
+    if (!s->trailing_md_received) {
+      s->trailing_md.clear();
+      s->trailing_md.emplace_back("grpc-status", std::to_string(static_cast<int>(code)));
+      if (!message.empty()) s->trailing_md.emplace_back("grpc-message", message);
+      s->trailing_md_received = true;
+      s->assembling = false;
+    }
+  } else if (s->cancel_error.ok()) {
+    s->cancel_error = error;
+  }
+  DeliverLocked(s);
+}
+
+}  // namespace transport
+}  // namespace grpc_shm

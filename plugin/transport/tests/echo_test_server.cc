@@ -1,0 +1,222 @@
+// The server half of the transport's end-to-end tests, run as its own
+// process (flags: see main). Reads commands from stdin:
+//   "shutdown <ms>"  Shutdown(deadline = now + ms), then exit 0
+// and exits when stdin closes (the test process died).
+#include <grpcpp/grpcpp.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <thread>
+
+#include "echo_test.grpc.pb.h"
+#include "grpc_shm/grpc_shm.h"
+
+namespace {
+
+using grpc::ServerContext;
+using grpc::Status;
+using grpc_shm::test::EchoRequest;
+using grpc_shm::test::EchoResponse;
+
+int64_t RemainingMs(ServerContext* ctx) {
+  auto deadline = ctx->deadline();
+  if (deadline == std::chrono::system_clock::time_point::max()) return -1;
+  return std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
+                                                               std::chrono::system_clock::now())
+      .count();
+}
+
+// The sync API has no cancellation callback; a handler that must outlive
+// the call's end checks for it.
+// Prints "CANCELLED <message>" so a test can see the server noticed.
+void WaitUntilCancelled(ServerContext* ctx, const std::string& message) {
+  while (!ctx->IsCancelled()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  std::printf("CANCELLED %s\n", message.c_str());
+  std::fflush(stdout);
+}
+
+// Echoes "x-*" request metadata back as initial and trailing metadata.
+void EchoMetadata(ServerContext* ctx) {
+  for (const auto& kv : ctx->client_metadata()) {
+    std::string key(kv.first.data(), kv.first.size());
+    if (key.rfind("x-", 0) != 0) continue;
+    std::string value(kv.second.data(), kv.second.size());
+    ctx->AddInitialMetadata(key, value);
+    ctx->AddTrailingMetadata(key, value);
+  }
+}
+
+void Fill(const EchoRequest& req, ServerContext* ctx, EchoResponse* resp) {
+  resp->set_message(req.message());
+  if (req.response_bytes() > 0) {
+    resp->set_payload(std::string(static_cast<size_t>(req.response_bytes()), 'r'));
+  } else {
+    resp->set_payload(req.payload());
+  }
+  resp->set_deadline_remaining_ms(RemainingMs(ctx));
+  resp->set_peer(ctx->peer());
+}
+
+class EchoService final : public grpc_shm::test::EchoTest::Service {
+  Status Unary(ServerContext* ctx, const EchoRequest* req, EchoResponse* resp) override {
+    EchoMetadata(ctx);
+    if (req->wait_for_cancel()) {
+      WaitUntilCancelled(ctx, req->message());
+      return Status::CANCELLED;
+    }
+    if (req->status_code() != 0) {
+      return Status(static_cast<grpc::StatusCode>(req->status_code()), req->status_message(),
+                    "details-bytes");
+    }
+    Fill(*req, ctx, resp);
+    return Status::OK;
+  }
+
+  Status ClientStream(ServerContext* ctx, grpc::ServerReader<EchoRequest>* reader,
+                      EchoResponse* resp) override {
+    EchoRequest req;
+    int received = 0;
+    std::string all;
+    while (reader->Read(&req)) {
+      ++received;
+      all += req.message();
+      resp->set_payload(resp->payload() + req.payload());
+    }
+    resp->set_received(received);
+    resp->set_message(all);
+    return Status::OK;
+  }
+
+  Status ServerStream(ServerContext* ctx, const EchoRequest* req,
+                      grpc::ServerWriter<EchoResponse>* writer) override {
+    EchoMetadata(ctx);
+    for (int i = 0; i < req->count(); ++i) {
+      EchoResponse resp;
+      Fill(*req, ctx, &resp);
+      resp.set_message(req->message() + std::to_string(i));
+      if (!writer->Write(resp)) return Status(grpc::StatusCode::ABORTED, "write failed");
+    }
+    if (req->wait_for_cancel()) {
+      WaitUntilCancelled(ctx, req->message());
+      return Status::CANCELLED;
+    }
+    if (req->status_code() != 0) {
+      return Status(static_cast<grpc::StatusCode>(req->status_code()), req->status_message());
+    }
+    return Status::OK;
+  }
+
+  Status Bidi(ServerContext* ctx,
+              grpc::ServerReaderWriter<EchoResponse, EchoRequest>* stream) override {
+    EchoRequest req;
+    while (stream->Read(&req)) {
+      EchoResponse resp;
+      Fill(req, ctx, &resp);
+      if (!stream->Write(resp)) break;
+    }
+    return Status::OK;
+  }
+};
+
+}  // namespace
+
+// Client mode, for tests that kill the client: opens a server-streaming
+// call that the server keeps open, prints "READY 0" once the first response
+// arrived (the call is then in flight on both sides), and waits to be killed.
+int RunDoomedClient(const std::string& target, bool shm) {
+  auto creds = shm ? grpc_shm::ChannelCredentials() : grpc::InsecureChannelCredentials();
+  auto stub = grpc_shm::test::EchoTest::NewStub(grpc::CreateChannel(target, creds));
+  grpc::ClientContext ctx;
+  EchoRequest req;
+  req.set_message("client-death");
+  req.set_count(1);
+  req.set_wait_for_cancel(true);
+  auto reader = stub->ServerStream(&ctx, req);
+  EchoResponse resp;
+  if (!reader->Read(&resp)) return 1;
+  std::printf("READY 0\n");
+  std::fflush(stdout);
+  std::string line;
+  while (std::getline(std::cin, line)) {
+  }
+  std::_Exit(0);
+}
+
+// Flags: --shm=ADDRESS [--ring=BYTES] [--uds=PATH] [--tcp=PORT] [--deny-self]
+// Listens on every address given, at once (0 as TCP port picks one), and
+// prints "READY <tcp port>" once serving.
+// Or: --call=TARGET [--call-shm] for the client mode above.
+int main(int argc, char** argv) {
+  if (argc >= 2 && std::strncmp(argv[1], "--call=", 7) == 0) {
+    return RunDoomedClient(argv[1] + 7, argc >= 3 && std::strcmp(argv[2], "--call-shm") == 0);
+  }
+  std::string shm_address, uds_path;
+  int tcp_port = -1;
+  grpc_shm::ShmOptions options;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&](const char* flag) -> const char* {
+      size_t n = std::strlen(flag);
+      return arg.compare(0, n, flag) == 0 ? argv[i] + n : nullptr;
+    };
+    if (const char* v = value("--shm=")) {
+      shm_address = v;
+    } else if (const char* v = value("--ring=")) {
+      options.ring_bytes = static_cast<uint32_t>(std::stoul(v));
+    } else if (const char* v = value("--uds=")) {
+      uds_path = v;
+    } else if (const char* v = value("--tcp=")) {
+      tcp_port = std::atoi(v);
+    } else if (arg == "--deny-self") {
+      // Admit only a uid and gid that are not ours.
+      options.allowed_uids = {getuid() + 4242};
+      options.allowed_gids = {getgid() + 4242};
+    } else {
+      std::fprintf(stderr, "unknown flag %s\n", argv[i]);
+      return 2;
+    }
+  }
+  EchoService service;
+  grpc::ServerBuilder builder;
+  if (!shm_address.empty()) {
+    builder.AddListeningPort(shm_address, grpc_shm::ServerCredentials(options));
+  }
+  if (!uds_path.empty()) {
+    builder.AddListeningPort("unix:" + uds_path, grpc::InsecureServerCredentials());
+  }
+  int selected_port = 0;
+  if (tcp_port >= 0) {
+    builder.AddListeningPort("127.0.0.1:" + std::to_string(tcp_port),
+                             grpc::InsecureServerCredentials(), &selected_port);
+  }
+  builder.RegisterService(&service);
+  builder.SetMaxReceiveMessageSize(128 << 20);
+  builder.SetMaxSendMessageSize(128 << 20);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server) {
+    std::printf("FAILED\n");
+    std::fflush(stdout);
+    return 1;
+  }
+  std::printf("READY %d\n", selected_port);
+  std::fflush(stdout);
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    if (line.rfind("shutdown", 0) == 0) {
+      int ms = std::atoi(line.c_str() + 8);
+      server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(ms));
+      server->Wait();
+      std::printf("SHUTDOWN_DONE\n");
+      std::fflush(stdout);
+      return 0;
+    }
+  }
+  // stdin closed: the test process is gone; do not linger.
+  std::_Exit(0);
+}
