@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "plugin/ipc/frame_format.h"
 #include "plugin/transport/errors.h"
+#include "plugin/transport/grpc_poller.h"
 #include "plugin/transport/transport_internal.h"
 #include "src/core/lib/iomgr/exec_ctx.h"
 
@@ -257,6 +258,22 @@ void UnrefTransport(ShmTransport* t) {
   if (t->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) DestroyTransport(t);
 }
 
+void KickPoller(ShmTransport* t) {
+  if (t->grpc_polled) {
+    GrpcPoller::Kick(&t->source);
+  } else {
+    Poller::Get().Kick(&t->source);
+  }
+}
+
+void RemoveFromPoller(ShmTransport* t) {
+  if (t->grpc_polled) {
+    GrpcPoller::Remove(&t->source);
+  } else {
+    Poller::Get().Remove(&t->source);
+  }
+}
+
 void FlushLocked(ShmTransport* t) {
   if (t->closed) return;
   ipc::Status status = t->outbound.Flush(t->connection.get());
@@ -271,7 +288,7 @@ void FlushLocked(ShmTransport* t) {
     // for space and flush when the peer frees some.
     if (t->polling && !t->waiting_for_space) {
       t->waiting_for_space = true;
-      Poller::Get().Kick(&t->source);
+      KickPoller(t);
     }
   } else {
     CloseLocked(t, IpcError(status, "writing to peer"));
@@ -282,7 +299,7 @@ void ReleaseInboundLocked(ShmTransport* t, size_t bytes) {
   t->inbound_bytes -= bytes;
   if (t->reading_paused && t->inbound_bytes < ShmTransport::kMaxInboundBytes / 2) {
     t->reading_paused = false;
-    if (t->polling && !t->closed) Poller::Get().Kick(&t->source);
+    if (t->polling && !t->closed) KickPoller(t);
   }
 }
 
@@ -315,13 +332,17 @@ void CloseLocked(ShmTransport* t, grpc_error_handle error) {
   std::vector<ShmStream*> streams(t->all_streams.begin(), t->all_streams.end());
   for (ShmStream* s : streams) {
     s->in_map = false;
-    if (s->cancel_error.ok()) s->cancel_error = error;
+    // A client stream whose status already arrived is complete: what it has
+    // buffered is still delivered (a server that finishes its last call and
+    // hangs up must not turn that call's OK into UNAVAILABLE).
+    const bool complete = t->is_client && s->trailing_md_received;
+    if (s->cancel_error.ok() && !complete) s->cancel_error = error;
     DeliverLocked(s);
   }
   // The poller hangs up (Connection::Close) once it has stopped reading.
   if (t->polling && !t->removal_posted) {
     t->removal_posted = true;
-    Poller::Get().Remove(&t->source);
+    RemoveFromPoller(t);
   } else if (!t->polling) {
     t->connection->Close();
   }
@@ -497,9 +518,15 @@ void StartShmTransport(grpc_transport* gt) {
   if (t->closed || t->polling) return;
   t->polling = true;
   RefTransport(t);  // the poller's, dropped in OnRemoved
-  Poller::Get().Add(&t->source,
-                    {{t->connection->poll_handle(), kRoleDoorbell, PollSource::kReadable},
-                     {t->connection->liveness_handle(), kRoleLiveness, PollSource::kHangup}});
+  t->grpc_polled = GrpcPoller::Usable();
+  std::vector<Poller::Handle> handles = {
+      {t->connection->poll_handle(), kRoleDoorbell, PollSource::kReadable},
+      {t->connection->liveness_handle(), kRoleLiveness, PollSource::kHangup}};
+  if (t->grpc_polled) {
+    GrpcPoller::Add(&t->source, handles);
+  } else {
+    Poller::Get().Add(&t->source, handles);
+  }
 }
 
 std::string PeerStringFor(const ipc::Connection& connection) {

@@ -509,7 +509,8 @@ TEST_P(TransportE2ETest, ServerShutdownLetsInFlightCallsFinish) {
   ASSERT_TRUE(stream->Read(&resp));
   EXPECT_EQ(resp.message(), "during");
   ASSERT_TRUE(stream->WritesDone());
-  EXPECT_TRUE(stream->Finish().ok());
+  grpc::Status finished = stream->Finish();
+  EXPECT_TRUE(finished.ok()) << finished.error_code() << " " << finished.error_message();
   EXPECT_EQ(server_->ReadLineStartingWith("SHUTDOWN_DONE"), "SHUTDOWN_DONE");
   EXPECT_EQ(server_->Wait(), 0);
   // New calls now fail.
