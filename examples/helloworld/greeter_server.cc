@@ -2,7 +2,7 @@
 // examples/cpp/helloworld/greeter_server.cc, only the address and the
 // credentials in AddListeningPort differ.
 //
-//   greeter_server [address]    default: shm:///tmp/greeter.sock
+//   greeter_server [address [tcp_address]]    default: shm:///tmp/greeter.sock
 #include <grpcpp/grpcpp.h>
 
 #include <iostream>
@@ -22,11 +22,18 @@ class GreeterServiceImpl final : public helloworld::Greeter::Service {
 
 int main(int argc, char** argv) {
   std::string address = argc > 1 ? argv[1] : "shm:///tmp/greeter.sock";
+  // Optional: the same server on TCP as well, so local callers take shared
+  // memory and remote ones plain gRPC (port 0 picks a free port).
+  std::string tcp_address = argc > 2 ? argv[2] : "";
   GreeterServiceImpl service;
   grpc::ServerBuilder builder;
   // Over TCP this line reads:
   //   builder.AddListeningPort("0.0.0.0:50051", grpc::InsecureServerCredentials());
   builder.AddListeningPort(address, grpc_shm::ServerCredentials());
+  int tcp_port = 0;
+  if (!tcp_address.empty()) {
+    builder.AddListeningPort(tcp_address, grpc::InsecureServerCredentials(), &tcp_port);
+  }
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server(builder.BuildAndStart());
   if (!server) {
@@ -34,6 +41,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::cout << "Server listening on " << address << std::endl;
+  if (!tcp_address.empty()) std::cout << "Server listening on TCP port " << tcp_port << std::endl;
   server->Wait();
   return 0;
 }
