@@ -74,8 +74,12 @@ class Connection {
   void NotifyPeerOfData();
 
   // ---- reader side
+  // Peeks the next frame. kWouldBlock when the ring is empty, after waking
+  // the peer if it sleeps on space we freed.
   Status Peek(FrameView* frame);
-  // Consumes the peeked frame and wakes the peer if it sleeps on space.
+  // Consumes the peeked frame. A peer sleeping on space is woken once a
+  // quarter ring has been freed or the ring is drained (next Peek), not
+  // after every frame: callers consume until Peek says kWouldBlock.
   void Consume();
   // Waits for the next frame until `deadline`, then peeks it.
   Status ReadFrame(FrameView* frame, Clock::time_point deadline = Clock::time_point::max());
@@ -122,6 +126,9 @@ class Connection {
   WaitWord* peer_wait_;
   RingWriter writer_;
   RingReader reader_;
+  // Ring bytes consumed since we last looked whether the peer waits for
+  // space (reader side only).
+  size_t freed_since_space_check_ = 0;
 };
 
 // Client side: connects to `address` (absolute path or "@abstract"), runs the

@@ -146,10 +146,12 @@ Status RingReader::Peek(FrameView* frame) {
   return Status::Ok();
 }
 
-void RingReader::Consume() {
-  read_pos_ += peeked_record_size_;
+size_t RingReader::Consume() {
+  const size_t freed = peeked_record_size_;
+  read_pos_ += freed;
   peeked_record_size_ = 0;
   control_->read_pos.store(read_pos_, std::memory_order_release);
+  return freed;
 }
 
 }  // namespace ipc

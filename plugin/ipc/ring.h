@@ -96,8 +96,9 @@ class RingReader {
   // Looks at the next frame without consuming it. kWouldBlock when empty;
   // kCorrupt when the peer's write position or the frame header is invalid.
   Status Peek(FrameView* frame);
-  // Releases the frame returned by the last successful Peek().
-  void Consume();
+  // Releases the frame returned by the last successful Peek(); returns the
+  // bytes it occupied in the ring.
+  size_t Consume();
   // True if a frame may be available (cheap; no validation).
   bool MaybeReadable() const;
 
