@@ -1,0 +1,242 @@
+// The server side of every gRPC C++ API over the shm transport, with UDS and
+// TCP as the oracle: callback services (unary and bidi reactors), the
+// completion-queue async API, and server interceptors. The servers run in
+// this process (the APIs are what is under test; cross-process behaviour is
+// covered by transport_e2e_test).
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/support/server_interceptor.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "echo_test.grpc.pb.h"
+#include "grpc_shm/grpc_shm.h"
+
+namespace grpc_shm {
+namespace {
+
+using test::EchoRequest;
+using test::EchoResponse;
+using test::EchoTest;
+
+enum class Transport { kShm, kUds, kTcp };
+
+std::string Name(const ::testing::TestParamInfo<Transport>& info) {
+  return info.param == Transport::kShm ? "Shm" : info.param == Transport::kUds ? "Uds" : "Tcp";
+}
+
+class CallbackEcho final : public EchoTest::CallbackService {
+  grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx, const EchoRequest* req,
+                                  EchoResponse* resp) override {
+    resp->set_message("callback:" + req->message());
+    auto* reactor = ctx->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+
+  grpc::ServerBidiReactor<EchoRequest, EchoResponse>* Bidi(grpc::CallbackServerContext*) override {
+    // Echoes each message as it comes; finishes when the client half-closes.
+    class Echoer : public grpc::ServerBidiReactor<EchoRequest, EchoResponse> {
+     public:
+      Echoer() { StartRead(&req_); }
+      void OnReadDone(bool ok) override {
+        if (!ok) {
+          Finish(grpc::Status::OK);
+          return;
+        }
+        resp_.set_message(req_.message());
+        StartWrite(&resp_);
+      }
+      void OnWriteDone(bool ok) override {
+        if (ok) {
+          StartRead(&req_);
+        } else {
+          Finish(grpc::Status(grpc::StatusCode::UNKNOWN, "write failed"));
+        }
+      }
+      void OnDone() override { delete this; }
+
+     private:
+      EchoRequest req_;
+      EchoResponse resp_;
+    };
+    return new Echoer;
+  }
+};
+
+// Adds response metadata and counts calls: proves interceptors run on shm.
+class TaggingInterceptor : public grpc::experimental::Interceptor {
+ public:
+  explicit TaggingInterceptor(std::atomic<int>* calls) : calls_(calls) {}
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    using grpc::experimental::InterceptionHookPoints;
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
+      calls_->fetch_add(1);
+    }
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
+      methods->GetSendInitialMetadata()->emplace("x-intercepted", "yes");
+    }
+    methods->Proceed();
+  }
+
+ private:
+  std::atomic<int>* calls_;
+};
+
+class TaggingInterceptorFactory : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit TaggingInterceptorFactory(std::atomic<int>* calls) : calls_(calls) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo*) override {
+    return new TaggingInterceptor(calls_);
+  }
+
+ private:
+  std::atomic<int>* calls_;
+};
+
+class ServerApiTest : public ::testing::TestWithParam<Transport> {
+ protected:
+  // Adds the listening port for this transport; Target() is valid after
+  // BuildAndStart.
+  void Listen(grpc::ServerBuilder& builder) {
+    static std::atomic<int> n{0};
+    const std::string id = std::to_string(getpid()) + "_" + std::to_string(n++);
+    switch (GetParam()) {
+      case Transport::kShm:
+        target_ = "shm:@grpc_shm_server_api_" + id;
+        builder.AddListeningPort(target_, ServerCredentials());
+        break;
+      case Transport::kUds:
+        target_ = "unix:/tmp/grpc_shm_server_api_" + id + ".sock";
+        builder.AddListeningPort(target_, grpc::InsecureServerCredentials());
+        break;
+      case Transport::kTcp:
+        builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+        break;
+    }
+  }
+  std::unique_ptr<EchoTest::Stub> Stub() {
+    if (GetParam() == Transport::kTcp) target_ = "127.0.0.1:" + std::to_string(port_);
+    auto creds =
+        GetParam() == Transport::kShm ? ChannelCredentials() : grpc::InsecureChannelCredentials();
+    return EchoTest::NewStub(grpc::CreateChannel(target_, creds));
+  }
+
+  std::string target_;
+  int port_ = 0;
+};
+
+TEST_P(ServerApiTest, CallbackServiceUnaryAndBidi) {
+  CallbackEcho service;
+  grpc::ServerBuilder builder;
+  Listen(builder);
+  builder.RegisterService(&service);
+  auto server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  auto stub = Stub();
+  {
+    grpc::ClientContext ctx;
+    EchoRequest req;
+    req.set_message("hi");
+    EchoResponse resp;
+    grpc::Status status = stub->Unary(&ctx, req, &resp);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(resp.message(), "callback:hi");
+  }
+  grpc::ClientContext ctx;
+  auto stream = stub->Bidi(&ctx);
+  for (int i = 0; i < 20; ++i) {
+    EchoRequest req;
+    req.set_message("m" + std::to_string(i));
+    ASSERT_TRUE(stream->Write(req));
+    EchoResponse resp;
+    ASSERT_TRUE(stream->Read(&resp));
+    EXPECT_EQ(resp.message(), req.message());
+  }
+  ASSERT_TRUE(stream->WritesDone());
+  grpc::Status status = stream->Finish();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  server->Shutdown();
+}
+
+TEST_P(ServerApiTest, CompletionQueueAsyncServiceUnary) {
+  EchoTest::AsyncService service;
+  grpc::ServerBuilder builder;
+  Listen(builder);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::ServerCompletionQueue> cq = builder.AddCompletionQueue();
+  auto server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  constexpr int kCalls = 10;
+  // The server loop: one outstanding RequestUnary at a time, answered inline.
+  std::thread server_thread([&] {
+    for (int i = 0; i < kCalls; ++i) {
+      grpc::ServerContext ctx;
+      EchoRequest req;
+      grpc::ServerAsyncResponseWriter<EchoResponse> responder(&ctx);
+      service.RequestUnary(&ctx, &req, &responder, cq.get(), cq.get(), &ctx);
+      void* tag;
+      bool ok;
+      if (!cq->Next(&tag, &ok) || !ok) return;
+      EchoResponse resp;
+      resp.set_message("async:" + req.message());
+      responder.Finish(resp, grpc::Status::OK, &responder);
+      if (!cq->Next(&tag, &ok)) return;
+    }
+  });
+  auto stub = Stub();
+  for (int i = 0; i < kCalls; ++i) {
+    grpc::ClientContext ctx;
+    EchoRequest req;
+    req.set_message(std::to_string(i));
+    EchoResponse resp;
+    grpc::Status status = stub->Unary(&ctx, req, &resp);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(resp.message(), "async:" + std::to_string(i));
+  }
+  server_thread.join();
+  server->Shutdown();
+  cq->Shutdown();
+  void* tag;
+  bool ok;
+  while (cq->Next(&tag, &ok)) {
+  }
+}
+
+TEST_P(ServerApiTest, ServerInterceptorsRun) {
+  CallbackEcho service;
+  std::atomic<int> calls{0};
+  grpc::ServerBuilder builder;
+  Listen(builder);
+  builder.RegisterService(&service);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> factories;
+  factories.push_back(std::make_unique<TaggingInterceptorFactory>(&calls));
+  builder.experimental().SetInterceptorCreators(std::move(factories));
+  auto server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  auto stub = Stub();
+  for (int i = 0; i < 3; ++i) {
+    grpc::ClientContext ctx;
+    EchoRequest req;
+    EchoResponse resp;
+    ASSERT_TRUE(stub->Unary(&ctx, req, &resp).ok());
+    auto it = ctx.GetServerInitialMetadata().find("x-intercepted");
+    ASSERT_NE(it, ctx.GetServerInitialMetadata().end());
+    EXPECT_EQ(std::string(it->second.data(), it->second.size()), "yes");
+  }
+  EXPECT_EQ(calls.load(), 3);
+  server->Shutdown();
+}
+
+INSTANTIATE_TEST_SUITE_P(AllTransports, ServerApiTest,
+                         ::testing::Values(Transport::kShm, Transport::kUds, Transport::kTcp),
+                         Name);
+
+}  // namespace
+}  // namespace grpc_shm
