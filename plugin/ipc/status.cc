@@ -28,10 +28,15 @@ const char* StatusCodeName(StatusCode code) {
   return "UNKNOWN";
 }
 
+const std::string& Status::message() const {
+  static const std::string* const kEmpty = new std::string();
+  return message_ ? *message_ : *kEmpty;
+}
+
 std::string Status::ToString() const {
   if (ok()) return "OK";
   std::string s = StatusCodeName(code_);
-  if (!message_.empty()) s += ": " + message_;
+  if (message_) s += ": " + *message_;
   return s;
 }
 

@@ -3,6 +3,7 @@
 #ifndef GRPC_SHM_IPC_STATUS_H_
 #define GRPC_SHM_IPC_STATUS_H_
 
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -22,23 +23,38 @@ enum class StatusCode {
 
 const char* StatusCodeName(StatusCode code);
 
+// Cheap on the hot path, as in LevelDB: OK and kWouldBlock carry no message
+// and are two words (code and a null pointer); only errors allocate.
 class Status {
  public:
   Status() = default;
-  Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
+  Status(StatusCode code, std::string message)
+      : code_(code),
+        message_(message.empty() ? nullptr : std::make_unique<std::string>(std::move(message))) {}
+  Status(const Status& other)
+      : code_(other.code_),
+        message_(other.message_ ? std::make_unique<std::string>(*other.message_) : nullptr) {}
+  Status& operator=(const Status& other) {
+    if (this != &other) *this = Status(other);
+    return *this;
+  }
+  Status(Status&&) noexcept = default;
+  Status& operator=(Status&&) noexcept = default;
 
   static Status Ok() { return Status(); }
-  static Status WouldBlock() { return Status(StatusCode::kWouldBlock, {}); }
+  static Status WouldBlock() { return Status(StatusCode::kWouldBlock); }
 
   bool ok() const { return code_ == StatusCode::kOk; }
   StatusCode code() const { return code_; }
-  const std::string& message() const { return message_; }
+  const std::string& message() const;
   // "CORRUPT: head 12 beyond tail 0 + capacity 8"
   std::string ToString() const;
 
  private:
+  explicit Status(StatusCode code) : code_(code) {}
+
   StatusCode code_ = StatusCode::kOk;
-  std::string message_;
+  std::unique_ptr<std::string> message_;  // null when there is no message
 };
 
 // Builds a kSystem status from errno: "<what>: <strerror(errno)>".
