@@ -2,8 +2,10 @@
 // frames (ring.h, frame_codec.h, the transport) agrees on this header alone.
 //
 // A ring carries records: a 16-byte FrameHeader followed by `payload_size`
-// bytes, padded to an 8-byte boundary. A record may wrap around the end of
-// the ring; the writer and reader split their copies at the wrap point.
+// bytes, padded to a 16-byte boundary, so a header never straddles a cache
+// line or the end of the ring. A payload may wrap around the end of the ring;
+// the writer and reader split their copies at the wrap point. The header's
+// seal is what publishes a record (see ring.h).
 // A message larger than one frame is sent as several kMessage frames of the
 // same stream, all but the last with kFlagMoreChunks set.
 #ifndef GRPC_SHM_IPC_FRAME_FORMAT_H_
@@ -20,13 +22,14 @@ struct FrameHeader {
   uint32_t stream_id;
   uint8_t type;       // FrameType; the ring does not interpret it
   uint8_t flags;      // FrameFlags
-  uint16_t reserved;  // must be 0
+  uint16_t seal;      // written by RingWriter last; callers leave it 0
   uint32_t aux;       // per-type argument (e.g. status code of kReset)
 };
 static_assert(sizeof(FrameHeader) == 16, "FrameHeader is part of the wire format");
 
 constexpr size_t kFrameHeaderSize = sizeof(FrameHeader);
-constexpr size_t kFrameAlignment = 8;
+constexpr size_t kFrameAlignment = 16;
+constexpr size_t kFrameSealOffset = 10;  // offsetof(FrameHeader, seal)
 
 enum FrameType : uint8_t {
   kFrameInitialMetadata = 1,   // payload: metadata block (metadata_codec.h)

@@ -2,11 +2,22 @@
 // untrusted peer. One RingWriter (in one process) and one RingReader (in the
 // other) share a RingControl and a power-of-two data area.
 //
+// Publication: the writer fills a record, then stores its header's seal
+// (release), a value derived from the record's position. The reader polls
+// the seal of the record at its position (acquire) and so waits on the very
+// cache line that carries the header and the first 48 payload bytes: one
+// line to fetch for a small message instead of a write position and then
+// the data. Before sealing a record the writer zeroes the seal slot of the
+// record that will follow it, so stale bytes from an earlier lap can never
+// pass for a fresh seal; that slot is why one header's worth of the ring is
+// always kept free.
+//
 // Trust rules: each side keeps its own position in a private member and only
 // publishes it; the peer's position is loaded once per operation into a local
 // and validated against the ring's bounds before any use. Frame headers are
 // copied out of the ring before they are validated, so a peer that rewrites a
-// header after validation cannot make us read out of bounds. Any violation
+// header after validation cannot make us read out of bounds. A seal that is
+// neither 0 nor the expected value, an impossible length or read position,
 // returns kCorrupt and the ring must not be used again.
 //
 // Threading: all RingWriter methods must be called by one thread at a time,
@@ -45,6 +56,11 @@ struct FrameView {
   void CopyPayloadTo(uint8_t* dest) const;
 };
 
+// The seal of the record at `pos`: never 0, which marks "not written yet".
+inline uint16_t FrameSeal(uint64_t pos) {
+  return static_cast<uint16_t>(0x8000u | ((pos / kFrameAlignment) & 0x7fffu));
+}
+
 class RingWriter {
  public:
   // `control` and `data` (capacity bytes, a valid ring size) must outlive the
@@ -53,8 +69,10 @@ class RingWriter {
   RingWriter(RingControl* control, uint8_t* data, uint32_t capacity);
 
   uint32_t capacity() const { return capacity_; }
-  // Largest payload any single frame can carry in this ring.
-  size_t max_frame_payload() const { return capacity_ - kFrameHeaderSize; }
+  // Largest payload any single frame can carry in this ring (the ring minus
+  // the frame's header and the next frame's seal slot).
+  size_t max_frame_payload() const { return MaxFramePayload(capacity_); }
+  static size_t MaxFramePayload(uint32_t capacity) { return capacity - 2 * kFrameHeaderSize; }
 
   // Payload bytes that fit in one frame right now (0 if not even a header
   // fits). kCorrupt if the peer's read position is impossible.
@@ -70,7 +88,7 @@ class RingWriter {
   // Reserve + copy `parts` + Commit in one call.
   Status TryWrite(const FrameHeader& header, const ConstByteSpan* parts, size_t num_parts);
 
-  // Bytes written but not yet consumed by the peer, from the last check.
+  // Bytes written since the connection began (private; not published).
   uint64_t write_pos() const { return write_pos_; }
 
  private:
@@ -81,7 +99,7 @@ class RingWriter {
   uint8_t* const data_;
   const uint32_t capacity_;
   const uint32_t mask_;
-  uint64_t write_pos_ = 0;        // private truth; control_->write_pos is a copy
+  uint64_t write_pos_ = 0;        // private; records are published by their seals
   uint64_t cached_read_pos_ = 0;  // last validated peer read position
   size_t reserved_payload_ = 0;
   bool has_reservation_ = false;
@@ -94,23 +112,23 @@ class RingReader {
   uint32_t capacity() const { return capacity_; }
 
   // Looks at the next frame without consuming it. kWouldBlock when empty;
-  // kCorrupt when the peer's write position or the frame header is invalid.
+  // kCorrupt when the frame's seal or header is invalid.
   Status Peek(FrameView* frame);
   // Releases the frame returned by the last successful Peek(); returns the
   // bytes it occupied in the ring.
   size_t Consume();
-  // True if a frame may be available (cheap; no validation).
+  // True if a frame may be available (cheap; no validation). Meant for
+  // polling loops: when empty it also prefetches the line after the next
+  // header, so a frame that spans two lines arrives in one round of misses.
   bool MaybeReadable() const;
 
  private:
-  void CopyOut(uint64_t pos, void* dest, size_t n) const;
 
   RingControl* const control_;
   const uint8_t* const data_;
   const uint32_t capacity_;
   const uint32_t mask_;
   uint64_t read_pos_ = 0;
-  uint64_t cached_write_pos_ = 0;
   size_t peeked_record_size_ = 0;
 };
 

@@ -16,7 +16,8 @@ namespace ipc {
 
 constexpr size_t kCacheLineSize = 64;
 constexpr uint32_t kSegmentMagic = 0x4d485347;  // "GSHM"
-constexpr uint32_t kProtocolVersion = 1;
+// 2: records are published by a seal in their header, not a write position.
+constexpr uint32_t kProtocolVersion = 2;
 
 // Ring sizes are powers of two within these bounds.
 constexpr uint32_t kMinRingBytes = 4096;
@@ -34,14 +35,14 @@ struct alignas(kCacheLineSize) SegmentHeader {
   uint32_t s2c_bytes;
 };
 
-// Producer and consumer positions are byte counts since the connection began
-// (they never wrap in practice: 2^64 bytes). Each lives on its own cache line
-// so the two sides do not false-share.
+// The consumer's position: a byte count since the connection began (it never
+// wraps in practice: 2^64 bytes), on a cache line of its own. The producer
+// publishes nothing here: each record carries its own seal (ring.h), so the
+// consumer polls the line that holds the data instead of a second line.
 struct RingControl {
-  alignas(kCacheLineSize) std::atomic<uint64_t> write_pos;  // written by producer
-  alignas(kCacheLineSize) std::atomic<uint64_t> read_pos;   // written by consumer
+  alignas(kCacheLineSize) std::atomic<uint64_t> read_pos;  // written by consumer
 };
-static_assert(sizeof(RingControl) == 2 * kCacheLineSize, "one cache line per index");
+static_assert(sizeof(RingControl) == kCacheLineSize, "one cache line per index");
 
 // What a side is blocked on. Set by the side itself just before it sleeps; a
 // peer that makes progress on that condition clears the bit and rings the

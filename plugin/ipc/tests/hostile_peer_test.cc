@@ -206,18 +206,31 @@ void RawHandshake(Listener* listener, const std::string& address, RawClient* raw
   ASSERT_TRUE(s.ok()) << s.ToString();
 }
 
-// Writes one record into a ring by hand (wrap handled byte-wise), advancing
-// `*pos`; publishes write_pos only if `publish`.
-void RawPutFrame(RingControl* control, uint8_t* data, uint32_t capacity, uint64_t* pos,
-                 const FrameHeader& header, const std::vector<uint8_t>& payload, bool publish,
-                 size_t payload_bytes_to_write = SIZE_MAX) {
+std::atomic<uint16_t>* SealWordAt(uint8_t* data, uint32_t mask, uint64_t pos) {
+  return reinterpret_cast<std::atomic<uint16_t>*>(data + (pos & mask) + kFrameSealOffset);
+}
+
+// Writes one record into a ring by hand (payload wrap handled byte-wise),
+// advancing `*pos`. Only if `publish`: zeroes the next record's seal slot and
+// then seals this one with `seal` (default: the right seal for `*pos`), as a
+// RingWriter does.
+void RawPutFrame(uint8_t* data, uint32_t capacity, uint64_t* pos, const FrameHeader& header,
+                 const std::vector<uint8_t>& payload, bool publish,
+                 size_t payload_bytes_to_write = SIZE_MAX, int seal = -1) {
   const uint32_t mask = capacity - 1;
-  const uint8_t* h = reinterpret_cast<const uint8_t*>(&header);
-  for (size_t i = 0; i < sizeof(header); ++i) data[(*pos + i) & mask] = h[i];
+  FrameHeader unsealed = header;
+  unsealed.seal = 0;
+  const uint8_t* h = reinterpret_cast<const uint8_t*>(&unsealed);
+  for (size_t i = 0; i < sizeof(unsealed); ++i) data[(*pos + i) & mask] = h[i];
   const size_t n = std::min(payload.size(), payload_bytes_to_write);
   for (size_t i = 0; i < n; ++i) data[(*pos + kFrameHeaderSize + i) & mask] = payload[i];
-  *pos += FrameRecordSize(header.payload_size);
-  if (publish) control->write_pos.store(*pos, std::memory_order_release);
+  const uint64_t next = *pos + FrameRecordSize(header.payload_size);
+  if (publish) {
+    SealWordAt(data, mask, next)->store(0, std::memory_order_relaxed);
+    SealWordAt(data, mask, *pos)
+        ->store(seal < 0 ? FrameSeal(*pos) : static_cast<uint16_t>(seal), std::memory_order_release);
+  }
+  *pos = next;
 }
 
 std::vector<uint8_t> Pattern(size_t size, uint32_t seed) {
@@ -423,7 +436,7 @@ TEST(HostileHandshake, GarbageHelloIsRefusedWithProtocolError) {
 TEST(HostileHandshake, WrongVersionIsRefused) {
   const std::string address = NewAddress();
   auto listener = MakeListener(address);
-  for (uint32_t version : {0u, 2u, 0xffffffffu}) {
+  for (uint32_t version : {0u, kProtocolVersion - 1, kProtocolVersion + 1, 0xffffffffu}) {
     RawClient raw;
     ClientHello hello = GoodHello();
     hello.version = version;
@@ -644,7 +657,7 @@ TEST(HostileHandshake, AbsurdRingSizesAreClampedToValidPowersOfTwo) {
     uint64_t pos = 0;
     for (uint32_t i = 0; i < 3; ++i) {
       const auto payload = Pattern(std::min<size_t>(c.want_c2s / 2 - 40, 100000), i);
-      RawPutFrame(raw.c2s(), raw.c2s_data(), c.want_c2s, &pos,
+      RawPutFrame(raw.c2s_data(), c.want_c2s, &pos,
                   MessageHeader(static_cast<uint32_t>(payload.size()), i + 1), payload, true);
       FrameView f;
       s = server->ReadFrame(&f, Deadline());
@@ -1013,7 +1026,7 @@ class HostileRing : public ::testing::Test {
     std::vector<std::vector<uint8_t>> out;
     for (int i = 0; i < n; ++i) {
       out.push_back(Pattern(size, static_cast<uint32_t>(i)));
-      RawPutFrame(raw_.c2s(), raw_.c2s_data(), kRing, &c2s_pos_,
+      RawPutFrame(raw_.c2s_data(), kRing, &c2s_pos_,
                   MessageHeader(static_cast<uint32_t>(size), 1), out.back(), true);
     }
     return out;
@@ -1046,67 +1059,60 @@ class HostileRing : public ::testing::Test {
 };
 constexpr uint32_t HostileRing::kRing;
 
-TEST_F(HostileRing, WritePosBeyondCapacityIsCorrupt) {
-  raw_.c2s()->write_pos.store(kRing + 8);
+TEST_F(HostileRing, WrongSealIsCorrupt) {
+  RawPutFrame(raw_.c2s_data(), kRing, &c2s_pos_, MessageHeader(4), Pattern(4, 1), true, SIZE_MAX,
+              FrameSeal(0) + 1);
   FrameView f;
   EXPECT_STATUS(server_->ReadFrame(&f, Deadline()), StatusCode::kCorrupt,
-                "ring write position 4104 is inconsistent with read position 0 (capacity 4096)");
+                "frame seal 32769 at position 0 is not the expected 32768");
 }
 
-TEST_F(HostileRing, HugeWritePosIsCorrupt) {
-  raw_.c2s()->write_pos.store(~uint64_t{0} - 7);
+TEST_F(HostileRing, SealOfAnotherPositionIsCorrupt) {
+  // A seal that would be right one lap later (or one record earlier) is a
+  // replayed or misplaced record, not the next one.
+  RawPutFrame(raw_.c2s_data(), kRing, &c2s_pos_, MessageHeader(4), Pattern(4, 1), true, SIZE_MAX,
+              FrameSeal(kRing));
   FrameView f;
-  EXPECT_STATUS(server_->Peek(&f), StatusCode::kCorrupt, "ring write position");
+  EXPECT_STATUS(server_->Peek(&f), StatusCode::kCorrupt, "frame seal");
 }
 
-TEST_F(HostileRing, UnalignedWritePosIsCorrupt) {
-  RawPutFrame(raw_.c2s(), raw_.c2s_data(), kRing, &c2s_pos_, MessageHeader(4), Pattern(4, 1),
-              false);
-  raw_.c2s()->write_pos.store(20);
-  FrameView f;
-  EXPECT_STATUS(server_->ReadFrame(&f, Deadline()), StatusCode::kCorrupt,
-                "ring write position 20 is inconsistent with read position 0");
-}
-
-TEST_F(HostileRing, WritePosShorterThanAHeaderIsCorrupt) {
-  raw_.c2s()->write_pos.store(8);
-  FrameView f;
-  EXPECT_STATUS(server_->Peek(&f), StatusCode::kCorrupt,
-                "ring write position 8 is inconsistent with read position 0");
-}
-
-TEST_F(HostileRing, WritePosGoingBackwardsIsCorrupt) {
+TEST_F(HostileRing, StaleSealAfterGoodFramesIsCorrupt) {
   auto frames = PutGoodFrames(2);
   ASSERT_NO_FATAL_FAILURE(ReadGoodFrames(frames));
   const uint64_t read_pos = c2s_pos_;
   ASSERT_EQ(raw_.c2s()->read_pos.load(), read_pos);
-  raw_.c2s()->write_pos.store(read_pos - 16);
+  // The next slot sealed as if it were the record before.
+  RawPutFrame(raw_.c2s_data(), kRing, &c2s_pos_, MessageHeader(8), Pattern(8, 1), true, SIZE_MAX,
+              FrameSeal(read_pos - kFrameAlignment));
   FrameView f;
   EXPECT_STATUS(server_->ReadFrame(&f, Deadline()), StatusCode::kCorrupt,
-                "ring write position " + std::to_string(read_pos - 16) +
-                    " is inconsistent with read position " + std::to_string(read_pos));
+                "frame seal " + std::to_string(FrameSeal(read_pos - kFrameAlignment)) +
+                    " at position " + std::to_string(read_pos));
 }
 
-TEST_F(HostileRing, FrameLengthBeyondPublishedBytesIsCorrupt) {
-  // A header claiming 1000 bytes of payload, but only the header plus 8
-  // bytes published.
-  RawPutFrame(raw_.c2s(), raw_.c2s_data(), kRing, &c2s_pos_, MessageHeader(1000),
-              Pattern(8, 1), false, 8);
-  raw_.c2s()->write_pos.store(24);
+TEST_F(HostileRing, UnsealedFrameIsNotRead) {
+  // Header and payload written, seal never stored: nothing to read yet.
+  RawPutFrame(raw_.c2s_data(), kRing, &c2s_pos_, MessageHeader(16), Pattern(16, 1), false);
+  FrameView f;
+  EXPECT_EQ(server_->Peek(&f).code(), StatusCode::kWouldBlock);
+  EXPECT_STATUS(server_->ReadFrame(&f, Clock::now() + milliseconds(50)), StatusCode::kTimeout,
+                "deadline");
+}
+
+TEST_F(HostileRing, FrameLengthBeyondTheLargestFrameIsCorrupt) {
+  // One byte more than a frame can carry in this ring (the ring minus this
+  // header and the next record's seal slot).
+  const uint32_t too_long = kRing - 2 * kFrameHeaderSize + 1;
+  RawPutFrame(raw_.c2s_data(), kRing, &c2s_pos_, MessageHeader(too_long), Pattern(8, 1), true, 8);
   FrameView f;
   EXPECT_STATUS(server_->ReadFrame(&f, Deadline()), StatusCode::kCorrupt,
-                "frame length 1000 exceeds the 24 bytes published in the ring");
+                "frame length 4065 exceeds the ring's largest frame (4064 bytes)");
 }
 
 TEST_F(HostileRing, FrameLengthLargerThanTheRingIsCorrupt) {
   auto frames = PutGoodFrames(1);
-  // Then a header claiming 4 GiB, with the whole rest of the ring published.
-  FrameHeader h = MessageHeader(0xffffffffu);
-  const uint32_t mask = kRing - 1;
-  for (size_t i = 0; i < sizeof(h); ++i) {
-    raw_.c2s_data()[(c2s_pos_ + i) & mask] = reinterpret_cast<uint8_t*>(&h)[i];
-  }
-  raw_.c2s()->write_pos.store(kRing);
+  // Then a sealed header claiming 4 GiB.
+  RawPutFrame(raw_.c2s_data(), kRing, &c2s_pos_, MessageHeader(0xffffffffu), {}, true);
   ASSERT_NO_FATAL_FAILURE(ReadGoodFrames(frames));
   FrameView f;
   EXPECT_STATUS(server_->ReadFrame(&f, Deadline()), StatusCode::kCorrupt,
@@ -1183,19 +1189,20 @@ TEST_F(HostileRing, RandomScribblesNeverEscapeTheRing) {
           std::memcpy(raw.c2s_data() + (off & ~size_t{7}), &len, sizeof(len));
         }
       }
-      uint64_t w;
-      switch (rng() % 4) {
-        case 0: w = rng(); break;
-        case 1: w = rng() % (2 * kRing); break;
-        case 2: w = (rng() % (kRing / 8)) * 8; break;
-        default: w = raw.c2s()->read_pos.load() + (rng() % 64) * 8; break;
+      // The seal the server looks at next: right, random, or zero.
+      const uint64_t read_pos = raw.c2s()->read_pos.load();
+      uint16_t seal;
+      switch (rng() % 3) {
+        case 0: seal = FrameSeal(read_pos); break;
+        case 1: seal = static_cast<uint16_t>(rng()); break;
+        default: seal = 0; break;
       }
-      raw.c2s()->write_pos.store(w);
-      raw.s2c()->read_pos.store(rng() % 3 == 0 ? rng() : (rng() % (kRing / 8)) * 8);
+      SealWordAt(raw.c2s_data(), kRing - 1, read_pos)->store(seal);
+      raw.s2c()->read_pos.store(rng() % 3 == 0 ? rng() : (rng() % (kRing / 16)) * 16);
       FrameView f;
       Status s = server->Peek(&f);
       if (s.ok()) {
-        ASSERT_LE(f.payload_size(), kRing - kFrameHeaderSize);
+        ASSERT_LE(f.payload_size(), kRing - 2 * kFrameHeaderSize);
         ASSERT_EQ(f.parts[0].size + f.parts[1].size, f.payload_size());
         std::vector<uint8_t> copy = Payload(f);  // in bounds, or ASan/SEGV says so
         (void)copy;
@@ -1353,7 +1360,7 @@ TEST_P(SegmentShrink, ClientTruncatingTheSegmentCannotKillTheServer) {
       platform::SendMessage(raw.socket.get(), &ready, sizeof(ready), {}, kIoTimeoutMs).ok());
   // Publish a frame, then try to shrink the segment to nothing.
   uint64_t pos = 0;
-  RawPutFrame(raw.c2s(), raw.c2s_data(), raw.reply.c2s_bytes, &pos, MessageHeader(8),
+  RawPutFrame(raw.c2s_data(), raw.reply.c2s_bytes, &pos, MessageHeader(8),
               Pattern(8, 1), true);
   const int truncated = ::ftruncate(raw.handles[0].get(), 0);
   if (b.memory == SharedMemoryKind::kMemfd) {
@@ -1418,7 +1425,7 @@ TEST(HostileDoorbellPeerGone, ClosedDoorbellReadEndCannotKillTheServer) {
   ASSERT_TRUE(
       platform::SendMessage(raw.socket.get(), &ready, sizeof(ready), {}, kIoTimeoutMs).ok());
   uint64_t pos = 0;
-  RawPutFrame(raw.c2s(), raw.c2s_data(), raw.reply.c2s_bytes, &pos, MessageHeader(8),
+  RawPutFrame(raw.c2s_data(), raw.reply.c2s_bytes, &pos, MessageHeader(8),
               Pattern(8, 1), true);
   // "I sleep on data and on space", then drop the only read end of our bell.
   raw.client_wait()->bits.store(kWaitingForData | kWaitingForSpace);
@@ -1484,8 +1491,8 @@ TEST_P(PeerDeath, HeaderWrittenButNotPublishedThenDeathIsPeerClosed) {
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
   Child child = ForkRawClient(address, b, sp[1], [](RawClient* raw) {
     uint64_t pos = 0;
-    // A header (and half its payload) written, write_pos never published.
-    RawPutFrame(raw->c2s(), raw->c2s_data(), raw->reply.c2s_bytes, &pos, MessageHeader(500),
+    // A header (and half its payload) written, never sealed.
+    RawPutFrame(raw->c2s_data(), raw->reply.c2s_bytes, &pos, MessageHeader(500),
                 Pattern(500, 1), false, 250);
   });
   ::close(sp[1]);
@@ -1523,11 +1530,11 @@ TEST_P(PeerDeath, KilledMidChunkedMessageServerReadsPublishedChunksThenPeerClose
     const uint32_t cap = raw->reply.c2s_bytes;
     // Three complete chunks of one message, published one by one...
     for (int i = 0; i < kPublished; ++i) {
-      RawPutFrame(raw->c2s(), raw->c2s_data(), cap, &pos,
+      RawPutFrame(raw->c2s_data(), cap, &pos,
                   MessageHeader(kChunk, 7, kFlagMoreChunks), Pattern(kChunk, i), true);
     }
     // ...and a fourth one half written, never published.
-    RawPutFrame(raw->c2s(), raw->c2s_data(), cap, &pos,
+    RawPutFrame(raw->c2s_data(), cap, &pos,
                 MessageHeader(kChunk, 7, kFlagMoreChunks), Pattern(kChunk, 99), false, 300);
   });
   ::close(sp[1]);

@@ -20,7 +20,6 @@ class TestRing {
         data_(new uint8_t[capacity]()),
         writer_(control_.get(), data_.get(), capacity),
         reader_(control_.get(), data_.get(), capacity) {
-    control_->write_pos = 0;
     control_->read_pos = 0;
   }
   RingWriter& writer() { return writer_; }
@@ -70,8 +69,8 @@ TEST(RingTest, EmptyRingReportsWouldBlock) {
 
 TEST(RingTest, FramesWrapAroundAtEveryOffset) {
   constexpr uint32_t kCapacity = 4096;
-  // For every 8-byte-aligned starting offset, a frame whose header or
-  // payload straddles the end of the ring must come out intact.
+  // For every record-aligned starting offset, a frame whose payload
+  // straddles the end of the ring must come out intact.
   for (uint32_t start = 0; start < kCapacity; start += kFrameAlignment) {
     TestRing ring(kCapacity);
     if (start >= kFrameHeaderSize) {
@@ -93,7 +92,7 @@ TEST(RingTest, FramesFromZeroBytesToCapacity) {
   constexpr uint32_t kCapacity = 8192;
   TestRing ring(kCapacity);
   const size_t max = ring.writer().max_frame_payload();
-  EXPECT_EQ(max, kCapacity - kFrameHeaderSize);
+  EXPECT_EQ(max, kCapacity - 2 * kFrameHeaderSize);  // its header, the next seal slot
   for (size_t size = 0; size <= max; size += (size < 64 ? 1 : 509)) {
     auto payload = Pattern(size, static_cast<uint32_t>(size));
     ASSERT_TRUE(Write(ring.writer(), 3, payload).ok()) << size;
@@ -106,18 +105,19 @@ TEST(RingTest, FramesFromZeroBytesToCapacity) {
 
 TEST(RingTest, OversizedFrameIsRejected) {
   TestRing ring(4096);
-  auto payload = Pattern(4096 - kFrameHeaderSize + 1, 0);
+  auto payload = Pattern(ring.writer().max_frame_payload() + 1, 0);
   EXPECT_EQ(Write(ring.writer(), 1, payload).code(), StatusCode::kInvalidArgument);
 }
 
 TEST(RingTest, FullRingBlocksUntilConsumed) {
   TestRing ring(4096);
-  auto payload = Pattern(1000, 5);  // record of 1016 bytes: four fit, a fifth does not
+  auto payload = Pattern(992, 5);  // records of 1008 bytes: four fit, a fifth does not
   for (int i = 0; i < 4; ++i) ASSERT_TRUE(Write(ring.writer(), i, payload).ok());
   EXPECT_EQ(Write(ring.writer(), 4, payload).code(), StatusCode::kWouldBlock);
   size_t writable = 0;
   ASSERT_TRUE(ring.writer().WritableBytes(&writable).ok());
-  EXPECT_EQ(writable, 4096 - 4 * FrameRecordSize(1000) - kFrameHeaderSize);
+  // What is left, less the next seal slot and the frame's own header.
+  EXPECT_EQ(writable, 4096 - 4 * FrameRecordSize(992) - 2 * kFrameHeaderSize);
   ExpectFrame(ring.reader(), 0, payload);
   ASSERT_TRUE(Write(ring.writer(), 4, payload).ok());
   for (int i = 1; i <= 4; ++i) ExpectFrame(ring.reader(), i, payload);
@@ -213,53 +213,76 @@ TEST(RingTest, RandomizedTrafficPreservesOrderAndContent) {
   EXPECT_GT(next_read, 50000u);
 }
 
+// The writer zeroes the next record's seal slot before it seals a record, so
+// whatever an earlier lap left there can never pass for a fresh record, even
+// where the seal values repeat (every 2^15 records of 16 bytes = 512 KiB).
+TEST(RingTest, StaleRecordFromAnEarlierLapIsNotReadAsNew) {
+  constexpr uint32_t kCapacity = 512 * 1024;
+  ASSERT_EQ(FrameSeal(0), FrameSeal(kCapacity)) << "test needs a ring where seals repeat";
+  TestRing ring(kCapacity);
+  // Lap 1: empty frames everywhere, so every 16-byte slot holds a header
+  // sealed for its lap-1 position.
+  const size_t lap = kCapacity / FrameRecordSize(0);
+  for (size_t i = 0; i < lap; ++i) {
+    ASSERT_TRUE(Write(ring.writer(), 1, {}).ok()) << i;
+    ExpectFrame(ring.reader(), 1, {});
+  }
+  // Lap 2: one 16-byte frame; the slot after it still holds a lap-1 header
+  // whose seal equals the one expected there now.
+  auto payload = Pattern(16, 2);
+  ASSERT_TRUE(Write(ring.writer(), 2, payload).ok());
+  ExpectFrame(ring.reader(), 2, payload);
+  FrameView f;
+  EXPECT_EQ(ring.reader().Peek(&f).code(), StatusCode::kWouldBlock);
+  EXPECT_FALSE(ring.reader().MaybeReadable());
+}
+
 // ---- a peer that corrupts the control block or the frames
 
-TEST(RingCorruptionTest, WritePositionBeyondCapacity) {
+// The seal a corrupting peer stores at the reader's next record.
+void StoreSeal(TestRing& ring, uint64_t pos, uint16_t seal) {
+  std::memcpy(ring.data() + (pos & 4095) + kFrameSealOffset, &seal, sizeof(seal));
+}
+
+TEST(RingCorruptionTest, SealThatIsNotTheExpectedOneIsCorrupt) {
   TestRing ring(4096);
-  ring.control().write_pos = 4096 + 8;
+  ASSERT_TRUE(Write(ring.writer(), 1, Pattern(8, 0)).ok());
+  StoreSeal(ring, 0, static_cast<uint16_t>(FrameSeal(0) + 3));
   FrameView f;
   Status s = ring.reader().Peek(&f);
   EXPECT_EQ(s.code(), StatusCode::kCorrupt);
-  EXPECT_NE(s.message().find("write position"), std::string::npos) << s.ToString();
+  EXPECT_NE(s.message().find("frame seal 32771 at position 0 is not the expected 32768"),
+            std::string::npos)
+      << s.ToString();
 }
 
-TEST(RingCorruptionTest, UnalignedWritePosition) {
+TEST(RingCorruptionTest, SealWithoutTheHighBitIsCorrupt) {
   TestRing ring(4096);
-  ring.control().write_pos = 21;
+  StoreSeal(ring, 0, 1);  // any non-zero value claims a record
   FrameView f;
   EXPECT_EQ(ring.reader().Peek(&f).code(), StatusCode::kCorrupt);
+  EXPECT_TRUE(ring.reader().MaybeReadable()) << "a claimed record must wake the reader";
 }
 
-TEST(RingCorruptionTest, WritePositionMovingBackwards) {
-  TestRing ring(4096);
-  ASSERT_TRUE(Write(ring.writer(), 1, Pattern(8, 0)).ok());
-  ExpectFrame(ring.reader(), 1, Pattern(8, 0));
-  ring.control().write_pos = 0;  // behind our read position
-  FrameView f;
-  EXPECT_EQ(ring.reader().Peek(&f).code(), StatusCode::kCorrupt);
-}
-
-TEST(RingCorruptionTest, FrameLengthBeyondPublishedBytes) {
+TEST(RingCorruptionTest, FrameLengthBeyondTheLargestFrame) {
   TestRing ring(4096);
   ASSERT_TRUE(Write(ring.writer(), 1, Pattern(16, 0)).ok());
-  // The peer rewrites the header's length after publishing.
-  FrameHeader evil{};
-  std::memcpy(&evil, ring.data(), sizeof(evil));
-  evil.payload_size = 3000;
+  // The peer rewrites the header's length after sealing.
+  const uint32_t evil = 4096 - 2 * kFrameHeaderSize + 1;
   std::memcpy(ring.data(), &evil, sizeof(evil));
   FrameView f;
   Status s = ring.reader().Peek(&f);
   EXPECT_EQ(s.code(), StatusCode::kCorrupt);
-  EXPECT_NE(s.message().find("frame length 3000"), std::string::npos) << s.ToString();
+  EXPECT_NE(s.message().find("frame length 4065 exceeds the ring's largest frame (4064 bytes)"),
+            std::string::npos)
+      << s.ToString();
 }
 
 TEST(RingCorruptionTest, FrameLengthLargerThanRing) {
   TestRing ring(4096);
   ASSERT_TRUE(Write(ring.writer(), 1, {}).ok());
-  FrameHeader evil{};
-  evil.payload_size = 0xffffffffu;
-  std::memcpy(ring.data(), &evil, sizeof(evil));
+  const uint32_t evil = 0xffffffffu;
+  std::memcpy(ring.data(), &evil, sizeof(evil));  // the seal stays valid
   FrameView f;
   EXPECT_EQ(ring.reader().Peek(&f).code(), StatusCode::kCorrupt);
 }
@@ -280,7 +303,7 @@ TEST(RingCorruptionTest, ReadPositionMovingBackwards) {
   ExpectFrame(ring.reader(), 1, payload);
   ASSERT_TRUE(Write(ring.writer(), 2, payload).ok());
   size_t writable = 0;
-  ASSERT_TRUE(ring.writer().WritableBytes(&writable).ok());  // observes read_pos 2016
+  ASSERT_TRUE(ring.writer().WritableBytes(&writable).ok());  // observes read_pos 2016 (one record)
   ring.control().read_pos = 0;
   // The writer trusts its cached (validated) position until it runs out of
   // room; the next fresh look must catch the step backwards.
