@@ -27,6 +27,33 @@ int RemainingMs(Connection::Clock::time_point deadline) {
           .count());
 }
 
+// Spin loops look at the clock once per this many checks: reading it costs
+// more than a check, and a message usually lands within the first batch.
+constexpr int kChecksPerClockRead = 64;
+
+// The end of a spin, computed on the first call to KeepSpinning() (after the
+// first batch of checks) rather than up front, so that a message arriving
+// right away never waits behind a clock read.
+class SpinClock {
+ public:
+  SpinClock(std::chrono::nanoseconds spin, Connection::Clock::time_point deadline)
+      : spin_(spin), deadline_(deadline) {}
+  bool KeepSpinning() {
+    const Connection::Clock::time_point now = Connection::Clock::now();
+    if (!started_) {
+      started_ = true;
+      end_ = std::min(deadline_, now + spin_);
+    }
+    return now < end_;
+  }
+
+ private:
+  const std::chrono::nanoseconds spin_;
+  const Connection::Clock::time_point deadline_;
+  Connection::Clock::time_point end_{};
+  bool started_ = false;
+};
+
 }  // namespace
 
 ConnectionOptions DefaultConnectionOptions() {
@@ -168,16 +195,32 @@ void Connection::Consume() {
 }
 
 Status Connection::ReadFrame(FrameView* frame, Clock::time_point deadline) {
+  // Peek(), not reader_.Peek(): before we wait on an empty ring, a writer
+  // waiting for the space we freed must hear of it, or both would sleep.
+  Status s = Peek(frame);
+  if (s.code() != StatusCode::kWouldBlock) return s;
+  // Spin on Peek itself: the frame is ready to use the moment its seal shows,
+  // with no second look (this is the latency-critical path when spinning).
+  if (options_.spin.count() > 0) {
+    SpinClock clock(options_.spin, deadline);
+    do {
+      for (int i = 0; i < kChecksPerClockRead; ++i) {
+        s = reader_.Peek(frame);
+        if (s.code() != StatusCode::kWouldBlock) return s;
+        GRPC_SHM_CPU_RELAX();
+      }
+    } while (clock.KeepSpinning());
+  }
   for (;;) {
-    Status s = reader_.Peek(frame);
-    if (s.code() != StatusCode::kWouldBlock) return s;
-    s = Wait(kWaitingForData, 0, deadline);
+    s = Sleep(kWaitingForData, 0, deadline);
     if (s.code() == StatusCode::kPeerClosed) {
       // Frames the peer wrote before it died are still ours to read.
       Status last = reader_.Peek(frame);
       return last.code() == StatusCode::kWouldBlock ? s : last;
     }
     if (!s.ok()) return s;
+    s = reader_.Peek(frame);
+    if (s.code() != StatusCode::kWouldBlock) return s;
   }
 }
 
@@ -209,17 +252,18 @@ void Connection::Drain() {
 Status Connection::Wait(uint32_t wait_bits, size_t space_needed, Clock::time_point deadline) {
   if (ConditionHolds(wait_bits, space_needed)) return Status::Ok();
   if (options_.spin.count() > 0) {
-    const Clock::time_point spin_end = std::min(deadline, Clock::now() + options_.spin);
-    int checks = 0;
+    SpinClock clock(options_.spin, deadline);
     do {
-      for (int i = 0; i < 64; ++i) {
+      for (int i = 0; i < kChecksPerClockRead; ++i) {
         if (ConditionHolds(wait_bits, space_needed)) return Status::Ok();
         GRPC_SHM_CPU_RELAX();
       }
-      ++checks;
-    } while (Clock::now() < spin_end);
-    (void)checks;
+    } while (clock.KeepSpinning());
   }
+  return Sleep(wait_bits, space_needed, deadline);
+}
+
+Status Connection::Sleep(uint32_t wait_bits, size_t space_needed, Clock::time_point deadline) {
   for (;;) {
     if (!PrepareToSleep(wait_bits, space_needed)) return Status::Ok();
     Status s = receiver_->Wait(&own_wait_->bits, wait_bits, socket_.get(), RemainingMs(deadline));

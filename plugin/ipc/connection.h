@@ -113,6 +113,9 @@ class Connection {
              std::unique_ptr<platform::WakeSender> sender, platform::PeerCredentials peer);
 
   bool ConditionHolds(uint32_t wait_bits, size_t space_needed);
+  // Wait() without the spin: announce, sleep, recheck, until a condition
+  // holds, the peer dies or `deadline` passes.
+  Status Sleep(uint32_t wait_bits, size_t space_needed, Clock::time_point deadline);
   void WakePeerIf(uint32_t bit);
 
   const Side side_;

@@ -127,8 +127,8 @@ std::string Exchange(Connection& c, uint64_t count) {
       progress = true;
     }
     if (!progress) {
-      uint32_t bits =
-          (sent < count ? kWaitingForSpace : 0) | (received < count ? kWaitingForData : 0);
+      const uint32_t bits = (sent < count ? uint32_t{kWaitingForSpace} : 0u) |
+                            (received < count ? uint32_t{kWaitingForData} : 0u);
       Status s = c.Wait(bits, sent < count ? SizeFor(sent) : 0, deadline);
       if (!s.ok()) return "wait: " + s.ToString();
     }
@@ -293,7 +293,9 @@ TEST_P(ConnectionTest, MessagesLargerThanTheRingStreamInChunks) {
     FillFor(i, want.data(), want.size());
     EXPECT_EQ(got.size(), want.size());
     EXPECT_TRUE(got == want) << "message " << i;
-    if (kSizes[i] > (1u << 16)) EXPECT_GT(chunks, 8);
+    if (kSizes[i] > (1u << 16)) {
+      EXPECT_GT(chunks, 8);
+    }
   }
   c->Close();
   EXPECT_EQ(WaitChild(child), 0);
