@@ -7,8 +7,10 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <thread>
@@ -298,6 +300,65 @@ TEST_P(ConnectionTest, MessagesLargerThanTheRingStreamInChunks) {
     }
   }
   c->Close();
+  EXPECT_EQ(WaitChild(child), 0);
+}
+
+// True once process `pid` is asleep in the kernel ("S" in /proc/PID/stat).
+bool IsSleeping(pid_t pid) {
+  char path[64];
+  std::snprintf(path, sizeof(path), "/proc/%d/stat", static_cast<int>(pid));
+  FILE* f = std::fopen(path, "r");
+  if (!f) return false;
+  char buf[512] = {0};
+  const size_t n = std::fread(buf, 1, sizeof(buf) - 1, f);
+  std::fclose(f);
+  const char* close_paren = std::strrchr(buf, ')');  // the name may contain spaces
+  return n > 0 && close_paren && close_paren[1] == ' ' && close_paren[2] == 'S';
+}
+
+// A writer sleeping for room for one frame nearly as large as the ring, and
+// a reader that frees much less than a quarter ring and then drains it: the
+// reader must wake the writer before it goes to sleep itself, or both sleep
+// forever (ReadFrame once skipped that check).
+TEST_P(ConnectionTest, ReaderThatDrainsTheRingWakesAWriterWaitingForSpace) {
+  auto listener = Listen();
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  pid_t child = ForkChild([&] {
+    ConnectionOptions o = options();
+    o.ring_bytes = 4096;
+    o.spin = std::chrono::nanoseconds(0);  // every wait sleeps
+    std::unique_ptr<Connection> c;
+    if (!Connect(address_, o, &c).ok()) return 1;
+    std::vector<uint8_t> small(100, 1), big(c->max_frame_payload(), 2);
+    FrameHeader h{};
+    ConstByteSpan part{small.data(), small.size()};
+    if (!c->WriteFrame(h, &part, 1, In(std::chrono::seconds(30))).ok()) return 2;
+    const char byte = 'w';
+    if (::write(ready[1], &byte, 1) != 1) return 3;
+    part = {big.data(), big.size()};
+    // Does not fit until the small frame is consumed: sleeps for space.
+    if (!c->WriteFrame(h, &part, 1, In(std::chrono::seconds(30))).ok()) return 4;
+    return 0;
+  });
+  ::close(ready[1]);
+  auto c = AcceptFrom(*listener);
+  ASSERT_TRUE(c);
+  ASSERT_EQ(c->receive_ring_bytes(), 4096u);
+  char byte;
+  ASSERT_EQ(::read(ready[0], &byte, 1), 1);
+  ::close(ready[0]);
+  // Only consume once the writer is asleep waiting for space.
+  const auto give_up = In(std::chrono::seconds(10));
+  while (!IsSleeping(child) && Clock::now() < give_up) std::this_thread::yield();
+  ASSERT_TRUE(IsSleeping(child)) << "the writer never went to sleep";
+  FrameView f;
+  for (size_t want : {size_t{100}, c->max_frame_payload()}) {
+    Status s = c->ReadFrame(&f, In(std::chrono::seconds(5)));
+    ASSERT_TRUE(s.ok()) << "frame of " << want << " bytes: " << s.ToString();
+    EXPECT_EQ(f.payload_size(), want);
+    c->Consume();
+  }
   EXPECT_EQ(WaitChild(child), 0);
 }
 
