@@ -116,27 +116,12 @@ void Connection::Close() {
 
 Status Connection::CheckAlive() { return platform::CheckAlive(socket_.get()); }
 
-// The waker's half of the sleep protocol. Our ring update (a release store)
-// must be globally visible before we look at the peer's wait word, and the
-// peer sets its word before re-checking our ring: the seq_cst fence on both
-// sides is what makes "peer sleeps forever on a non-empty ring" impossible.
-void Connection::WakePeerIf(uint32_t bit) {
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  if ((peer_wait_->bits.load(std::memory_order_relaxed) & bit) == 0) return;
+void Connection::RingPeer(uint32_t bit) {
   // Only the waker that actually clears the bit rings, so a burst of writes
   // costs one syscall.
   if (peer_wait_->bits.fetch_and(~bit, std::memory_order_acq_rel) & bit) {
     sender_->Ring(&peer_wait_->bits);
   }
-}
-
-void Connection::NotifyPeerOfData() { WakePeerIf(kWaitingForData); }
-
-Status Connection::TryWriteFrame(const FrameHeader& header, const ConstByteSpan* parts,
-                                 size_t num_parts) {
-  Status s = writer_.TryWrite(header, parts, num_parts);
-  if (s.ok()) NotifyPeerOfData();
-  return s;
 }
 
 Status Connection::WriteFrame(const FrameHeader& header, const ConstByteSpan* parts,
@@ -171,27 +156,6 @@ Status Connection::WriteMessage(uint32_t stream_id, uint8_t flags, const uint8_t
     offset += chunk;
   } while (offset < size);
   return Status::Ok();
-}
-
-Status Connection::Peek(FrameView* frame) {
-  Status s = reader_.Peek(frame);
-  // Drained: settle the space we freed without telling the peer yet.
-  if (s.code() == StatusCode::kWouldBlock && freed_since_space_check_ != 0) {
-    freed_since_space_check_ = 0;
-    WakePeerIf(kWaitingForSpace);
-  }
-  return s;
-}
-
-// A peer blocked on space has a nearly full ring in front of us, so we are
-// sure to consume a quarter ring or drain it soon; checking only then saves
-// a full fence per frame on the reader's hot path.
-void Connection::Consume() {
-  freed_since_space_check_ += reader_.Consume();
-  if (freed_since_space_check_ >= reader_.capacity() / 4) {
-    freed_since_space_check_ = 0;
-    WakePeerIf(kWaitingForSpace);
-  }
 }
 
 Status Connection::ReadFrame(FrameView* frame, Clock::time_point deadline) {

@@ -13,6 +13,7 @@
 #ifndef GRPC_SHM_IPC_CONNECTION_H_
 #define GRPC_SHM_IPC_CONNECTION_H_
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -117,6 +118,8 @@ class Connection {
   // holds, the peer dies or `deadline` passes.
   Status Sleep(uint32_t wait_bits, size_t space_needed, Clock::time_point deadline);
   void WakePeerIf(uint32_t bit);
+  // The rare half of WakePeerIf: the peer sleeps; clear its bit and ring.
+  void RingPeer(uint32_t bit);
 
   const Side side_;
   const ConnectionOptions options_;
@@ -185,6 +188,47 @@ class Listener {
   const Options options_;
   platform::UniqueHandle socket_;
 };
+
+// ---- inline hot paths (see ring.h for why).
+
+// The waker's half of the sleep protocol. Our ring update (a release store)
+// must be globally visible before we look at the peer's wait word, and the
+// peer sets its word before re-checking our ring: the seq_cst fence on both
+// sides is what makes "peer sleeps forever on a non-empty ring" impossible.
+inline void Connection::WakePeerIf(uint32_t bit) {
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if ((peer_wait_->bits.load(std::memory_order_relaxed) & bit) != 0) RingPeer(bit);
+}
+
+inline void Connection::NotifyPeerOfData() { WakePeerIf(kWaitingForData); }
+
+inline Status Connection::TryWriteFrame(const FrameHeader& header, const ConstByteSpan* parts,
+                                        size_t num_parts) {
+  Status s = writer_.TryWrite(header, parts, num_parts);
+  if (s.ok()) NotifyPeerOfData();
+  return s;
+}
+
+inline Status Connection::Peek(FrameView* frame) {
+  Status s = reader_.Peek(frame);
+  // Drained: settle the space we freed without telling the peer yet.
+  if (s.code() == StatusCode::kWouldBlock && freed_since_space_check_ != 0) {
+    freed_since_space_check_ = 0;
+    WakePeerIf(kWaitingForSpace);
+  }
+  return s;
+}
+
+// A peer blocked on space has a nearly full ring in front of us, so we are
+// sure to consume a quarter ring or drain it soon; checking only then saves
+// a full fence per frame on the reader's hot path.
+inline void Connection::Consume() {
+  freed_since_space_check_ += reader_.Consume();
+  if (freed_since_space_check_ >= reader_.capacity() / 4) {
+    freed_since_space_check_ = 0;
+    WakePeerIf(kWaitingForSpace);
+  }
+}
 
 }  // namespace ipc
 }  // namespace grpc_shm

@@ -26,8 +26,10 @@
 #ifndef GRPC_SHM_IPC_RING_H_
 #define GRPC_SHM_IPC_RING_H_
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "plugin/ipc/frame_format.h"
 #include "plugin/ipc/segment_layout.h"
@@ -53,13 +55,39 @@ struct FrameView {
   ConstByteSpan parts[2];
   size_t payload_size() const { return header.payload_size; }
   // Copies the payload into `dest`, which must hold payload_size() bytes.
-  void CopyPayloadTo(uint8_t* dest) const;
+  void CopyPayloadTo(uint8_t* dest) const {
+    if (parts[0].size) std::memcpy(dest, parts[0].data, parts[0].size);
+    if (parts[1].size) std::memcpy(dest + parts[0].size, parts[1].data, parts[1].size);
+  }
 };
 
 // The seal of the record at `pos`: never 0, which marks "not written yet".
 inline uint16_t FrameSeal(uint64_t pos) {
   return static_cast<uint16_t>(0x8000u | ((pos / kFrameAlignment) & 0x7fffu));
 }
+
+namespace ring_internal {
+// The seal is the only field both sides touch concurrently, so it is the
+// only one accessed atomically. Records are 16-byte aligned, so the seal
+// (offset 10) is naturally aligned and never wraps.
+using SealWord = std::atomic<uint16_t>;
+static_assert(sizeof(SealWord) == sizeof(uint16_t) && SealWord::is_always_lock_free,
+              "seal must be a plain lock-free 16-bit word in shared memory");
+static_assert(kFrameSealOffset % alignof(SealWord) == 0, "seal must be naturally aligned");
+static_assert(kFrameAlignment % kFrameHeaderSize == 0, "headers must never wrap");
+
+inline SealWord* SealAt(uint8_t* data, uint32_t mask, uint64_t pos) {
+  return reinterpret_cast<SealWord*>(data + (pos & mask) + kFrameSealOffset);
+}
+inline const SealWord* SealAt(const uint8_t* data, uint32_t mask, uint64_t pos) {
+  return reinterpret_cast<const SealWord*>(data + (pos & mask) + kFrameSealOffset);
+}
+
+// Error statuses, built out of line so the inline hot paths stay small.
+Status PayloadTooLarge(size_t payload_size, size_t max);
+Status BadSeal(uint16_t seal, uint64_t read_pos);
+Status BadLength(uint64_t payload_size, size_t max);
+}  // namespace ring_internal
 
 class RingWriter {
  public:
@@ -82,7 +110,8 @@ class RingWriter {
   // receives one or two spans covering exactly the payload; fill them, then
   // Commit(). kWouldBlock when it does not fit yet.
   Status Reserve(size_t payload_size, MutableByteSpan out[2]);
-  // Publishes the reserved frame with `header` (payload_size must match).
+  // Publishes the reserved frame with `header` (its payload_size is ignored:
+  // the reserved size is what counts).
   void Commit(const FrameHeader& header);
 
   // Reserve + copy `parts` + Commit in one call.
@@ -93,6 +122,9 @@ class RingWriter {
 
  private:
   Status LoadFreeBytes(size_t* free_bytes);
+  // Reserve() when the cached read position shows too little room.
+  Status ReserveSlow(size_t payload_size, MutableByteSpan out[2]);
+  void SetReservation(size_t payload_size, MutableByteSpan out[2]);
   void CopyIn(uint64_t pos, const void* src, size_t n);
 
   RingControl* const control_;
@@ -123,6 +155,7 @@ class RingReader {
   bool MaybeReadable() const;
 
  private:
+  void PrefetchNextRecord() const;
 
   RingControl* const control_;
   const uint8_t* const data_;
@@ -131,6 +164,128 @@ class RingReader {
   uint64_t read_pos_ = 0;
   size_t peeked_record_size_ = 0;
 };
+
+// ---- inline hot paths: a spinning round trip is a few dozen instructions per
+// side, and calls into another translation unit were a measurable part of it.
+
+inline void RingWriter::CopyIn(uint64_t pos, const void* src, size_t n) {
+  const size_t offset = pos & mask_;
+  const size_t first = n < capacity_ - offset ? n : capacity_ - offset;
+  std::memcpy(data_ + offset, src, first);
+  if (n > first) std::memcpy(data_, static_cast<const uint8_t*>(src) + first, n - first);
+}
+
+inline void RingWriter::SetReservation(size_t payload_size, MutableByteSpan out[2]) {
+  // The payload starts right after the header; it may wrap, so describe it
+  // as up to two spans.
+  const size_t offset = (write_pos_ + kFrameHeaderSize) & mask_;
+  const size_t first = payload_size < capacity_ - offset ? payload_size : capacity_ - offset;
+  out[0] = {data_ + offset, first};
+  out[1] = {data_, payload_size - first};
+  reserved_payload_ = payload_size;
+  has_reservation_ = true;
+}
+
+inline Status RingWriter::Reserve(size_t payload_size, MutableByteSpan out[2]) {
+  // Fast path: the cached read position already shows room for the record
+  // and the seal slot after it.
+  if (payload_size <= max_frame_payload() &&
+      write_pos_ + FrameRecordSize(payload_size) + kFrameHeaderSize - cached_read_pos_ <=
+          capacity_) {
+    SetReservation(payload_size, out);
+    return Status::Ok();
+  }
+  return ReserveSlow(payload_size, out);
+}
+
+inline void RingWriter::Commit(const FrameHeader& header) {
+  const uint64_t pos = write_pos_;
+  const uint64_t next = pos + FrameRecordSize(reserved_payload_);
+  // Not a valid frame until sealed: the next slot must read "empty" by the
+  // time the reader, having seen this record's seal, polls it.
+  ring_internal::SealAt(data_, mask_, next)->store(0, std::memory_order_relaxed);
+  // Field by field, around the seal. (Patching a local copy and copying it
+  // out would read back a half-overwritten stack slot: a store-forwarding
+  // stall on the hot path.)
+  uint8_t* dest = data_ + (pos & mask_);
+  const uint32_t payload_size = static_cast<uint32_t>(reserved_payload_);
+  std::memcpy(dest + offsetof(FrameHeader, payload_size), &payload_size, sizeof(payload_size));
+  std::memcpy(dest + offsetof(FrameHeader, stream_id), &header.stream_id, sizeof(header.stream_id));
+  dest[offsetof(FrameHeader, type)] = header.type;
+  dest[offsetof(FrameHeader, flags)] = header.flags;
+  std::memcpy(dest + offsetof(FrameHeader, aux), &header.aux, sizeof(header.aux));
+  ring_internal::SealAt(data_, mask_, pos)->store(FrameSeal(pos), std::memory_order_release);
+  write_pos_ = next;
+  has_reservation_ = false;
+}
+
+inline Status RingWriter::TryWrite(const FrameHeader& header, const ConstByteSpan* parts,
+                                   size_t num_parts) {
+  size_t total = 0;
+  for (size_t i = 0; i < num_parts; ++i) total += parts[i].size;
+  MutableByteSpan spans[2];
+  Status s = Reserve(total, spans);
+  if (!s.ok()) return s;
+  uint64_t pos = write_pos_ + kFrameHeaderSize;
+  for (size_t i = 0; i < num_parts; ++i) {
+    if (parts[i].size == 0) continue;
+    CopyIn(pos, parts[i].data, parts[i].size);
+    pos += parts[i].size;
+  }
+  Commit(header);
+  return Status::Ok();
+}
+
+inline void RingReader::PrefetchNextRecord() const {
+  // Called while the ring is empty, typically from a polling loop. A 64-byte
+  // message's record spans two lines and the seal is in the first: asking
+  // for the second one now lets the two misses overlap once the writer is
+  // done, instead of taking the second only after the seal was seen.
+#if defined(__GNUC__) || defined(__clang__)
+  __builtin_prefetch(data_ + ((read_pos_ + kCacheLineSize) & mask_));
+#endif
+}
+
+inline bool RingReader::MaybeReadable() const {
+  if (ring_internal::SealAt(data_, mask_, read_pos_)->load(std::memory_order_relaxed) != 0) {
+    return true;
+  }
+  PrefetchNextRecord();
+  return false;
+}
+
+inline Status RingReader::Peek(FrameView* frame) {
+  const uint16_t seal =
+      ring_internal::SealAt(data_, mask_, read_pos_)->load(std::memory_order_acquire);
+  if (seal == 0) {
+    PrefetchNextRecord();
+    return Status::WouldBlock();
+  }
+  if (seal != FrameSeal(read_pos_)) return ring_internal::BadSeal(seal, read_pos_);
+  // The header is copied before it is checked: the peer may rewrite the
+  // ring at any moment, and the copy is what we trust from here on. Headers
+  // never wrap (records are aligned to the header size).
+  std::memcpy(&frame->header, data_ + (read_pos_ & mask_), kFrameHeaderSize);
+  frame->header.seal = seal;
+  const uint64_t payload_size = frame->header.payload_size;
+  if (payload_size > RingWriter::MaxFramePayload(capacity_)) {
+    return ring_internal::BadLength(payload_size, RingWriter::MaxFramePayload(capacity_));
+  }
+  const size_t offset = (read_pos_ + kFrameHeaderSize) & mask_;
+  const size_t first = payload_size < capacity_ - offset ? payload_size : capacity_ - offset;
+  frame->parts[0] = {data_ + offset, first};
+  frame->parts[1] = {data_, payload_size - first};
+  peeked_record_size_ = FrameRecordSize(payload_size);
+  return Status::Ok();
+}
+
+inline size_t RingReader::Consume() {
+  const size_t freed = peeked_record_size_;
+  read_pos_ += freed;
+  peeked_record_size_ = 0;
+  control_->read_pos.store(read_pos_, std::memory_order_release);
+  return freed;
+}
 
 }  // namespace ipc
 }  // namespace grpc_shm
