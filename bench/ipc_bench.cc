@@ -107,6 +107,14 @@ struct Config {
   long rt_iters = 200000;
   long rt_warmup = 20000;
   long rt_rounds = 4;  // latency scenarios run interleaved in this many rounds
+  // Comma-separated latency scenario keys to run (empty: all, plus the
+  // throughput and target sections, which need every scenario).
+  std::string only;
+  // Paired spinning measurement: fresh process pairs per latency round,
+  // blocks per pair, timed round trips per block.
+  long paired_pairs_per_round = 2;
+  long paired_blocks = 50;
+  long paired_per_block = 500;
   // Per scenario and round: time budgets for warm-up and measurement.
   uint64_t rt_warm_budget_ns = 200000000;
   uint64_t rt_budget_ns = 2000000000;
@@ -653,6 +661,121 @@ double Median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+// ------------------------------------------------------------------ paired spin
+
+// The spinning round trip and its floor measured side by side in one process
+// pair: alternating blocks of raw busy-spin round trips (bare atomic) and
+// ring round trips (Connection, parent hand-spins, child uses options.spin).
+// On a VM the host moves vCPUs between cores, and a cache-line transfer costs
+// 2-4x more on some placements than on others, often changing within a
+// second; a ratio of medians over blocks a few milliseconds apart compares
+// like with like, where pooled samples from different seconds do not.
+struct PairedSpin {
+  std::vector<double> ratios;    // per block: ring p50 / raw p50
+  std::vector<double> raw_p50s;  // per block: the floor's p50 (tells the placement)
+  Samples raw, ring;             // all samples (ns per kBatch round trips), pooled
+  long pairs = 0;
+  static constexpr int kBatch = 8;  // round trips per timed sample
+};
+
+// Adds `blocks` blocks measured in one fresh process pair to `result`.
+void PairedSpinRoundTrips(const ConnectionOptions& options, long blocks, long per_block,
+                          PairedSpin* out) {
+  constexpr long kBlockWarmup = 200;  // untimed round trips after each switch
+  constexpr int kBatch = PairedSpin::kBatch;
+  auto* word = static_cast<SharedWord*>(SharedAlloc(4096));
+  PairedSpin& result = *out;
+  ++result.pairs;
+  ConnectedRun(
+      options,
+      [&](Connection& c) {
+        alignas(64) uint8_t msg[64];
+        alignas(64) uint8_t in[64];
+        std::memset(msg, 0xab, sizeof(msg));
+        const FrameHeader h = MessageHeader();
+        const ConstByteSpan part{msg, sizeof(msg)};
+        FrameView f;
+        uint32_t ping = 1;
+        uint64_t seq = 0;
+        Samples raw_block(static_cast<size_t>(per_block)),
+            ring_block(static_cast<size_t>(per_block));
+        auto raw_rt = [&] {
+          word->w.store(ping, std::memory_order_release);
+          while (word->w.load(std::memory_order_acquire) != ping + 1) Relax();
+          ping += 2;
+        };
+        auto ring_rt = [&] {
+          std::memcpy(msg, &seq, sizeof(seq));
+          Check(Send(c, h, &part, 1, true), "paired send");
+          Check(Recv(c, &f, true), "paired recv");
+          if (f.payload_size() != sizeof(in)) Die("paired: bad reply size");
+          f.CopyPayloadTo(in);
+          c.Consume();
+          if (std::memcmp(in, &seq, sizeof(seq)) != 0) Die("paired: reply out of order");
+          ++seq;
+        };
+        // Each sample times kBatch round trips: the guest's clock may tick in
+        // 10 ns steps, 10% of a 100 ns round trip.
+        auto timed = [&](auto& rt, Samples& out) {
+          for (long i = 0; i < kBlockWarmup; ++i) rt();
+          for (long i = 0; i < per_block; ++i) {
+            const uint64_t t0 = NowNs();
+            for (int k = 0; k < kBatch; ++k) rt();
+            out[static_cast<size_t>(i)] = NowNs() - t0;
+          }
+        };
+        // Pre-touch the ring pages: one lap each way.
+        for (uint32_t lap = 0; lap < c.send_ring_bytes() / 80 + 1; ++lap) ring_rt();
+        for (long b = 0; b < blocks; ++b) {
+          // Alternate which goes first so neither always follows the other.
+          if (b % 2 == 0) {
+            timed(raw_rt, raw_block);
+            timed(ring_rt, ring_block);
+          } else {
+            timed(ring_rt, ring_block);
+            timed(raw_rt, raw_block);
+          }
+          const LatencyStats r = Summarize(raw_block), g = Summarize(ring_block);
+          result.ratios.push_back(g.p50_ns / std::max(r.p50_ns, 1.0));
+          result.raw_p50s.push_back(r.p50_ns / kBatch);
+          result.raw.insert(result.raw.end(), raw_block.begin(), raw_block.end());
+          result.ring.insert(result.ring.end(), ring_block.begin(), ring_block.end());
+        }
+      },
+      [&](Connection& c) {
+        alignas(64) uint8_t buf[64];
+        const FrameHeader h = MessageHeader();
+        const ConstByteSpan part{buf, sizeof(buf)};
+        FrameView f;
+        uint32_t last = 0;
+        const long per_side = kBlockWarmup + per_block * kBatch;
+        auto raw_echo = [&] {
+          uint32_t v;
+          while ((v = word->w.load(std::memory_order_acquire)) == last) Relax();
+          last = v + 1;
+          word->w.store(last, std::memory_order_release);
+        };
+        auto ring_echo = [&] {
+          Check(c.ReadFrame(&f), "paired echo recv");
+          if (f.payload_size() != sizeof(buf)) Die("paired echo: bad size");
+          f.CopyPayloadTo(buf);
+          c.Consume();
+          Check(c.WriteFrame(h, &part, 1), "paired echo send");
+        };
+        for (uint32_t lap = 0; lap < c.send_ring_bytes() / 80 + 1; ++lap) ring_echo();
+        for (long b = 0; b < blocks; ++b) {
+          if (b % 2 == 0) {
+            for (long i = 0; i < per_side; ++i) raw_echo();
+            for (long i = 0; i < per_side; ++i) ring_echo();
+          } else {
+            for (long i = 0; i < per_side; ++i) ring_echo();
+            for (long i = 0; i < per_side; ++i) raw_echo();
+          }
+        }
+      });
+  munmap(word, 4096);
+}
+
 // Messages per measured repetition: `max`, or fewer where the rate seen in
 // the warm-up says a repetition would overrun its time budget (a loaded
 // machine must not stretch the run past its limit).
@@ -965,17 +1088,22 @@ std::string JsonEscape(const std::string& s) {
 
 void PrintUsage(const char* argv0) {
   std::fprintf(stderr,
-               "usage: %s [--quick] [--json FILE] [--ring-bytes N] [--no-pin]\n"
+               "usage: %s [--quick] [--json FILE] [--ring-bytes N] [--no-pin] [--rounds N]\n"
+               "          [--only KEY,KEY...]\n"
                "  --quick        smoke run (< 20 s), fewer iterations\n"
                "  --json FILE    also write all figures as JSON\n"
                "  --ring-bytes N bytes per ring direction (default %u)\n"
-               "  --no-pin       do not pin the two processes to different CPUs\n",
+               "  --no-pin       do not pin the two processes to different CPUs\n"
+               "  --rounds N     interleaved latency rounds (default 4, quick 2)\n"
+               "  --only KEYS    run only these latency scenarios (e.g. raw_spin,ring_spin;\n"
+               "                 'paired' for the paired spinning blocks), print them, stop\n",
                argv0, grpc_shm::ipc::kDefaultRingBytes);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  long rounds_arg = 0;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--quick") {
@@ -984,6 +1112,10 @@ int main(int argc, char** argv) {
       g_cfg.pin = false;
     } else if (a == "--json" && i + 1 < argc) {
       g_cfg.json_path = argv[++i];
+    } else if (a == "--rounds" && i + 1 < argc) {
+      rounds_arg = std::strtol(argv[++i], nullptr, 0);
+    } else if (a == "--only" && i + 1 < argc) {
+      g_cfg.only = argv[++i];
     } else if (a == "--ring-bytes" && i + 1 < argc) {
       g_cfg.ring_bytes = static_cast<uint32_t>(std::strtoul(argv[++i], nullptr, 0));
     } else {
@@ -1004,7 +1136,10 @@ int main(int argc, char** argv) {
     g_cfg.memcpy_bytes = 512ull << 20;
     g_cfg.scenario_timeout_s = 30;
     g_cfg.tp_rep_budget_s = 0.12;
+    g_cfg.paired_blocks = 20;
+    g_cfg.paired_per_block = 250;
   }
+  if (rounds_arg > 0) g_cfg.rt_rounds = rounds_arg;
   signal(SIGPIPE, SIG_IGN);
   SetUpPinning();
   const uint64_t start = NowNs();
@@ -1104,6 +1239,23 @@ int main(int argc, char** argv) {
        [] { return BareRingRoundTrip(true); },
        {}},
   };
+  if (!g_cfg.only.empty()) {
+    const std::string keys = "," + g_cfg.only + ",";
+    std::vector<Scenario> chosen;
+    for (Scenario& sc : scenarios) {
+      if (keys.find("," + sc.key + ",") != std::string::npos) chosen.push_back(std::move(sc));
+    }
+    if (chosen.empty() && keys.find(",paired,") == std::string::npos) {
+      Die("--only matched no scenario");
+    }
+    scenarios = std::move(chosen);
+  }
+  // The paired spinning blocks (2b) run in every round too, in fresh process
+  // pairs, so they see the placements the rest of the run sees.
+  const bool run_paired =
+      !g_single_cpu &&
+      (g_cfg.only.empty() || ("," + g_cfg.only + ",").find(",paired,") != std::string::npos);
+  PairedSpin paired;
   {
     const long total_iters = g_cfg.rt_iters;
     const long rounds = g_cfg.rt_rounds;
@@ -1113,6 +1265,9 @@ int main(int argc, char** argv) {
       for (Scenario& sc : scenarios) {
         const Samples got = sc.run();
         sc.samples.insert(sc.samples.end(), got.begin(), got.end());
+      }
+      for (long p = 0; run_paired && p < g_cfg.paired_pairs_per_round; ++p) {
+        PairedSpinRoundTrips(spin_opts, g_cfg.paired_blocks, g_cfg.paired_per_block, &paired);
       }
     }
     g_cfg.rt_iters = total_iters;
@@ -1135,6 +1290,58 @@ int main(int argc, char** argv) {
   }
   std::printf("\n");
   std::fflush(stdout);
+
+  // 2b: the spinning round trip and its floor in alternating blocks.
+  double paired_ratio = 0, paired_q1 = 0, paired_q3 = 0;
+  if (run_paired) {
+    auto quartiles = [](std::vector<double> v, double* q1, double* q2, double* q3) {
+      std::sort(v.begin(), v.end());
+      *q1 = v[v.size() / 4];
+      *q2 = v[v.size() / 2];
+      *q3 = v[v.size() * 3 / 4];
+    };
+    quartiles(paired.ratios, &paired_q1, &paired_ratio, &paired_q3);
+    const LatencyStats raw = Summarize(paired.raw), ring = Summarize(paired.ring);
+    std::printf(
+        "Spinning round trip against its floor, paired: %ld process pairs x %ld blocks of %ld\n"
+        "timed samples, raw busy-spin and ring (spin 1 s) alternating in each pair\n",
+        paired.pairs, g_cfg.paired_blocks, g_cfg.paired_per_block);
+    std::printf(
+        "  per block, ring p50 / raw busy-spin p50: median %.2fx (quartiles %.2fx - %.2fx)\n",
+        paired_ratio, paired_q1, paired_q3);
+    // The host places the two vCPUs differently from second to second; the
+    // floor's own p50 says where a block ran.
+    struct Band {
+      const char* name;
+      double lo, hi;
+    };
+    const Band bands[] = {{"blocks where the floor was < 100 ns", 0, 100},
+                          {"blocks where the floor was 100-250 ns", 100, 250},
+                          {"blocks where the floor was >= 250 ns", 250, 1e18}};
+    for (const Band& b : bands) {
+      std::vector<double> in_band;
+      for (size_t i = 0; i < paired.ratios.size(); ++i) {
+        if (paired.raw_p50s[i] >= b.lo && paired.raw_p50s[i] < b.hi) {
+          in_band.push_back(paired.ratios[i]);
+        }
+      }
+      if (in_band.empty()) continue;
+      double q1, q2, q3;
+      quartiles(in_band, &q1, &q2, &q3);
+      std::printf("    %-40s %4zu: median %.2fx (%.2fx - %.2fx)\n", b.name, in_band.size(), q2, q1,
+                  q3);
+    }
+    std::printf("  pooled p50: raw %.1f ns, ring %.1f ns (%.2fx); p99: raw %.1f ns, ring %.1f ns\n",
+                raw.p50_ns / PairedSpin::kBatch, ring.p50_ns / PairedSpin::kBatch,
+                ring.p50_ns / std::max(raw.p50_ns, 1.0), raw.p99_ns / PairedSpin::kBatch,
+                ring.p99_ns / PairedSpin::kBatch);
+    std::printf(
+        "  (each sample is the mean of %d consecutive round trips: the clock here may\n"
+        "  tick in 10 ns steps)\n\n",
+        PairedSpin::kBatch);
+    std::fflush(stdout);
+  }
+  if (!g_cfg.only.empty()) return 0;
 
   // 3: throughput.
   const size_t kKiB64 = 64 << 10;
@@ -1195,8 +1402,9 @@ int main(int argc, char** argv) {
        find("ring_futex").p50_ns / futex_floor.p50_ns, 1.5, true, "x"},
       {"sleeping RT (eventfd doorbell) p50 / raw futex p50",
        find("ring_eventfd").p50_ns / futex_floor.p50_ns, 1.5, true, "x"},
-      {"spinning RT p50 / raw spin p50", find("ring_spin").p50_ns / spin_floor.p50_ns, 2.0, true,
-       "x"},
+      {g_single_cpu ? "spinning RT p50 / raw spin p50 (1 CPU: not meaningful)"
+                    : "spinning RT p50 / raw spin p50 (paired blocks)",
+       g_single_cpu ? find("ring_spin").p50_ns / spin_floor.p50_ns : paired_ratio, 2.0, true, "x"},
       {"64 B one-way, spinning consumer (M msgs/s)", tp64.best_msgs_per_s * 1e-6, 10.0, false,
        "M/s"},
       {"64 KiB bandwidth / memcpy 64 KiB", tp64k.best_gb_per_s / mc64k, 0.5, false, ""},
@@ -1226,6 +1434,8 @@ int main(int argc, char** argv) {
     std::printf("  %-54s %8s %9s  %s\n", t.name.c_str(), val, tgt.c_str(),
                 t.pass() ? "PASS" : "MISS");
   }
+  std::printf("  (spinning RT p50 / raw spin p50, pooled over the interleaved rounds: %.2fx)\n",
+              find("ring_spin").p50_ns / spin_floor.p50_ns);
   std::printf("  (spinning RT p50 / raw spin with 64 B payload p50: %.2fx)\n",
               find("ring_spin").p50_ns / find("raw_spin_payload").p50_ns);
   std::printf("  (mean ratios: socket %.2fx, futex %.2fx, eventfd %.2fx, spin %.2fx)\n",
@@ -1263,7 +1473,14 @@ int main(int argc, char** argv) {
                    s.p50_ns, s.p99_ns, s.p999_ns, s.min_ns, s.max_ns,
                    i + 1 < rows.size() ? "," : "");
     }
-    std::fprintf(out, "  },\n  \"throughput\": {\n");
+    std::fprintf(out,
+                 "  },\n  \"paired_spin\": {\"blocks\": %ld, \"per_block\": %ld, "
+                 "\"ratio_median\": %.3f, \"ratio_q1\": %.3f, \"ratio_q3\": %.3f, "
+                 "\"raw_p50\": %.1f, \"ring_p50\": %.1f},\n",
+                 g_cfg.paired_blocks, g_cfg.paired_per_block, paired_ratio, paired_q1, paired_q3,
+                 Summarize(paired.raw).p50_ns / PairedSpin::kBatch,
+                 Summarize(paired.ring).p50_ns / PairedSpin::kBatch);
+    std::fprintf(out, "  \"throughput\": {\n");
     std::fprintf(out, "    \"msg64_spin_msgs_per_s\": %.0f,\n", tp64.best_msgs_per_s);
     std::fprintf(out, "    \"msg64_default_sleep_msgs_per_s\": %.0f,\n",
                  tp64_sleep.best_msgs_per_s);

@@ -20,10 +20,10 @@ namespace ipc {
 struct FrameHeader {
   uint32_t payload_size;
   uint32_t stream_id;
-  uint8_t type;       // FrameType; the ring does not interpret it
-  uint8_t flags;      // FrameFlags
-  uint16_t seal;      // written by RingWriter last; callers leave it 0
-  uint32_t aux;       // per-type argument (e.g. status code of kReset)
+  uint8_t type;   // FrameType; the ring does not interpret it
+  uint8_t flags;  // FrameFlags
+  uint16_t seal;  // written by RingWriter last; callers leave it 0
+  uint32_t aux;   // per-type argument (e.g. status code of kReset)
 };
 static_assert(sizeof(FrameHeader) == 16, "FrameHeader is part of the wire format");
 

@@ -11,6 +11,7 @@
 // No sleeps are used for synchronisation: pipes, hang-ups and deadlines.
 #include <dirent.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -18,14 +19,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <algorithm>
 #include <functional>
 #include <future>
 #include <memory>
@@ -228,7 +227,8 @@ void RawPutFrame(uint8_t* data, uint32_t capacity, uint64_t* pos, const FrameHea
   if (publish) {
     SealWordAt(data, mask, next)->store(0, std::memory_order_relaxed);
     SealWordAt(data, mask, *pos)
-        ->store(seal < 0 ? FrameSeal(*pos) : static_cast<uint16_t>(seal), std::memory_order_release);
+        ->store(seal < 0 ? FrameSeal(*pos) : static_cast<uint16_t>(seal),
+                std::memory_order_release);
   }
   *pos = next;
 }
@@ -400,8 +400,8 @@ void ExpectListenerServesClient(Listener* listener) {
 void ExpectRefusal(RawClient* raw, StatusCode code, const std::string& substring) {
   ServerHello reply{};
   std::vector<UniqueHandle> handles;
-  Status s = platform::ReceiveMessage(raw->socket.get(), &reply, sizeof(reply), 3, &handles,
-                                      kIoTimeoutMs);
+  Status s =
+      platform::ReceiveMessage(raw->socket.get(), &reply, sizeof(reply), 3, &handles, kIoTimeoutMs);
   ASSERT_TRUE(s.ok()) << s.ToString();
   EXPECT_EQ(reply.magic, kHelloMagic);
   EXPECT_EQ(reply.status, static_cast<uint32_t>(code));
@@ -703,8 +703,7 @@ class FakeServer {
     if (!platform::AcceptLocal(listen_.get(), &sock).ok()) return;
     ClientHello hello{};
     std::vector<UniqueHandle> none;
-    if (!platform::ReceiveMessage(sock.get(), &hello, sizeof(hello), 0, &none, kIoTimeoutMs)
-             .ok()) {
+    if (!platform::ReceiveMessage(sock.get(), &hello, sizeof(hello), 0, &none, kIoTimeoutMs).ok()) {
       return;
     }
     ServerHello reply{};
@@ -876,8 +875,7 @@ std::vector<LieCase> LieCases() {
          LegitReply(h, r, fds);
          int fd = ::memfd_create("unsealed", MFD_CLOEXEC | MFD_ALLOW_SEALING);
          EXPECT_GE(fd, 0);
-         EXPECT_EQ(::ftruncate(fd, static_cast<off_t>(SegmentLayout{4096, 4096}.total_bytes())),
-                   0);
+         EXPECT_EQ(::ftruncate(fd, static_cast<off_t>(SegmentLayout{4096, 4096}.total_bytes())), 0);
          (*fds)[0].reset(fd);
        },
        StatusCode::kProtocol, "shared segment is not sealed against resizing"},
@@ -886,8 +884,7 @@ std::vector<LieCase> LieCases() {
          LegitReply(h, r, fds);
          int fd = ::memfd_create("half-sealed", MFD_CLOEXEC | MFD_ALLOW_SEALING);
          EXPECT_GE(fd, 0);
-         EXPECT_EQ(::ftruncate(fd, static_cast<off_t>(SegmentLayout{4096, 4096}.total_bytes())),
-                   0);
+         EXPECT_EQ(::ftruncate(fd, static_cast<off_t>(SegmentLayout{4096, 4096}.total_bytes())), 0);
          EXPECT_EQ(::fcntl(fd, F_ADD_SEALS, F_SEAL_GROW), 0);
          (*fds)[0].reset(fd);
        },
@@ -897,11 +894,9 @@ std::vector<LieCase> LieCases() {
          LegitReply(h, r, fds);
          int fd = ::memfd_create("write-sealed", MFD_CLOEXEC | MFD_ALLOW_SEALING);
          EXPECT_GE(fd, 0);
-         EXPECT_EQ(::ftruncate(fd, static_cast<off_t>(SegmentLayout{4096, 4096}.total_bytes())),
-                   0);
-         EXPECT_EQ(::fcntl(fd, F_ADD_SEALS,
-                           F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL),
-                   0);
+         EXPECT_EQ(::ftruncate(fd, static_cast<off_t>(SegmentLayout{4096, 4096}.total_bytes())), 0);
+         EXPECT_EQ(
+             ::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL), 0);
          (*fds)[0].reset(fd);
        },
        StatusCode::kSystem, "mmap"},
@@ -1026,8 +1021,8 @@ class HostileRing : public ::testing::Test {
     std::vector<std::vector<uint8_t>> out;
     for (int i = 0; i < n; ++i) {
       out.push_back(Pattern(size, static_cast<uint32_t>(i)));
-      RawPutFrame(raw_.c2s_data(), kRing, &c2s_pos_,
-                  MessageHeader(static_cast<uint32_t>(size), 1), out.back(), true);
+      RawPutFrame(raw_.c2s_data(), kRing, &c2s_pos_, MessageHeader(static_cast<uint32_t>(size), 1),
+                  out.back(), true);
     }
     return out;
   }
@@ -1193,9 +1188,15 @@ TEST_F(HostileRing, RandomScribblesNeverEscapeTheRing) {
       const uint64_t read_pos = raw.c2s()->read_pos.load();
       uint16_t seal;
       switch (rng() % 3) {
-        case 0: seal = FrameSeal(read_pos); break;
-        case 1: seal = static_cast<uint16_t>(rng()); break;
-        default: seal = 0; break;
+        case 0:
+          seal = FrameSeal(read_pos);
+          break;
+        case 1:
+          seal = static_cast<uint16_t>(rng());
+          break;
+        default:
+          seal = 0;
+          break;
       }
       SealWordAt(raw.c2s_data(), kRing - 1, read_pos)->store(seal);
       raw.s2c()->read_pos.store(rng() % 3 == 0 ? rng() : (rng() % (kRing / 16)) * 16);
@@ -1213,8 +1214,7 @@ TEST_F(HostileRing, RandomScribblesNeverEscapeTheRing) {
         if (s.code() == StatusCode::kCorrupt) break;
       }
       s = ServerWrite(server.get(), Pattern(rng() % 600, 1));
-      ASSERT_TRUE(s.ok() || s.code() == StatusCode::kWouldBlock ||
-                  s.code() == StatusCode::kCorrupt)
+      ASSERT_TRUE(s.ok() || s.code() == StatusCode::kWouldBlock || s.code() == StatusCode::kCorrupt)
           << s.ToString();
       if (s.code() == StatusCode::kCorrupt) break;
     }
@@ -1310,8 +1310,7 @@ TEST_P(HostileDoorbell, ClientSaturatingItsBellCannotBlockServerWrite) {
 
 // eventfd is refused by default listeners for exactly this reason (see
 // DefaultListenerRefusesUnsafeBackends); the socket doorbell must hold.
-INSTANTIATE_TEST_SUITE_P(Backends, HostileDoorbell,
-                         ::testing::Values(kBackends[3], kBackends[2]),
+INSTANTIATE_TEST_SUITE_P(Backends, HostileDoorbell, ::testing::Values(kBackends[3], kBackends[2]),
                          [](const ::testing::TestParamInfo<Backend>& info) {
                            return std::string(info.param.name);
                          });
@@ -1360,8 +1359,7 @@ TEST_P(SegmentShrink, ClientTruncatingTheSegmentCannotKillTheServer) {
       platform::SendMessage(raw.socket.get(), &ready, sizeof(ready), {}, kIoTimeoutMs).ok());
   // Publish a frame, then try to shrink the segment to nothing.
   uint64_t pos = 0;
-  RawPutFrame(raw.c2s_data(), raw.reply.c2s_bytes, &pos, MessageHeader(8),
-              Pattern(8, 1), true);
+  RawPutFrame(raw.c2s_data(), raw.reply.c2s_bytes, &pos, MessageHeader(8), Pattern(8, 1), true);
   const int truncated = ::ftruncate(raw.handles[0].get(), 0);
   if (b.memory == SharedMemoryKind::kMemfd) {
     EXPECT_NE(truncated, 0) << "memfd segment is not sealed against shrinking";
@@ -1370,16 +1368,14 @@ TEST_P(SegmentShrink, ClientTruncatingTheSegmentCannotKillTheServer) {
   const char go = 'g';
   ASSERT_EQ(::send(sp[0], &go, 1, MSG_NOSIGNAL), 1);
   const int rc = WaitChild(&server);
-  EXPECT_EQ(rc, 0) << (rc == 1000 + SIGBUS
-                           ? "the server died of SIGBUS: the client shrank the " +
-                                 std::string(b.name) + " segment under it"
-                           : "server child exit " + std::to_string(rc));
+  EXPECT_EQ(rc, 0) << (rc == 1000 + SIGBUS ? "the server died of SIGBUS: the client shrank the " +
+                                                 std::string(b.name) + " segment under it"
+                                           : "server child exit " + std::to_string(rc));
   ::close(sp[0]);
 }
 
 // POSIX shm cannot be sealed on Linux, so default listeners refuse it there.
-INSTANTIATE_TEST_SUITE_P(Backends, SegmentShrink,
-                         ::testing::Values(kBackends[1], kBackends[3]),
+INSTANTIATE_TEST_SUITE_P(Backends, SegmentShrink, ::testing::Values(kBackends[1], kBackends[3]),
                          [](const ::testing::TestParamInfo<Backend>& info) {
                            return std::string(info.param.name);
                          });
@@ -1409,9 +1405,9 @@ TEST(HostileDoorbellPeerGone, ClosedDoorbellReadEndCannotKillTheServer) {
         if (!ReadByte(sp[1], kIoTimeoutMs, &go)) return 43;
         FrameView f;
         if (!c->ReadFrame(&f, Deadline()).ok()) return 44;
-        c->Consume();                               // rings "space" for the client
+        c->Consume();                                // rings "space" for the client
         (void)ServerWrite(c.get(), Pattern(10, 1));  // rings "data" for the client
-        return 0;  // survived
+        return 0;                                    // survived
       },
       {sp[1]});
   ::close(sp[1]);
@@ -1425,8 +1421,7 @@ TEST(HostileDoorbellPeerGone, ClosedDoorbellReadEndCannotKillTheServer) {
   ASSERT_TRUE(
       platform::SendMessage(raw.socket.get(), &ready, sizeof(ready), {}, kIoTimeoutMs).ok());
   uint64_t pos = 0;
-  RawPutFrame(raw.c2s_data(), raw.reply.c2s_bytes, &pos, MessageHeader(8),
-              Pattern(8, 1), true);
+  RawPutFrame(raw.c2s_data(), raw.reply.c2s_bytes, &pos, MessageHeader(8), Pattern(8, 1), true);
   // "I sleep on data and on space", then drop the only read end of our bell.
   raw.client_wait()->bits.store(kWaitingForData | kWaitingForSpace);
   raw.handles[1].reset();
@@ -1492,8 +1487,8 @@ TEST_P(PeerDeath, HeaderWrittenButNotPublishedThenDeathIsPeerClosed) {
   Child child = ForkRawClient(address, b, sp[1], [](RawClient* raw) {
     uint64_t pos = 0;
     // A header (and half its payload) written, never sealed.
-    RawPutFrame(raw->c2s_data(), raw->reply.c2s_bytes, &pos, MessageHeader(500),
-                Pattern(500, 1), false, 250);
+    RawPutFrame(raw->c2s_data(), raw->reply.c2s_bytes, &pos, MessageHeader(500), Pattern(500, 1),
+                false, 250);
   });
   ::close(sp[1]);
   ASSERT_GT(child.pid, 0);
@@ -1530,12 +1525,12 @@ TEST_P(PeerDeath, KilledMidChunkedMessageServerReadsPublishedChunksThenPeerClose
     const uint32_t cap = raw->reply.c2s_bytes;
     // Three complete chunks of one message, published one by one...
     for (int i = 0; i < kPublished; ++i) {
-      RawPutFrame(raw->c2s_data(), cap, &pos,
-                  MessageHeader(kChunk, 7, kFlagMoreChunks), Pattern(kChunk, i), true);
+      RawPutFrame(raw->c2s_data(), cap, &pos, MessageHeader(kChunk, 7, kFlagMoreChunks),
+                  Pattern(kChunk, i), true);
     }
     // ...and a fourth one half written, never published.
-    RawPutFrame(raw->c2s_data(), cap, &pos,
-                MessageHeader(kChunk, 7, kFlagMoreChunks), Pattern(kChunk, 99), false, 300);
+    RawPutFrame(raw->c2s_data(), cap, &pos, MessageHeader(kChunk, 7, kFlagMoreChunks),
+                Pattern(kChunk, 99), false, 300);
   });
   ::close(sp[1]);
   ASSERT_GT(child.pid, 0);
@@ -1659,7 +1654,8 @@ TEST(DefaultListener, RefusesUnsafeBackends) {
   for (const Case& c : cases) {
     std::unique_ptr<Connection> client;
     Status client_status;
-    std::thread t([&] { client_status = Connect(address, OptionsFor(c.memory, c.doorbell), &client); });
+    std::thread t(
+        [&] { client_status = Connect(address, OptionsFor(c.memory, c.doorbell), &client); });
     std::unique_ptr<Connection> server;
     Status s = listener->Accept(&server, kIoTimeoutMs);
     t.join();
