@@ -149,13 +149,10 @@ class RingReader {
   // Releases the frame returned by the last successful Peek(); returns the
   // bytes it occupied in the ring.
   size_t Consume();
-  // True if a frame may be available (cheap; no validation). Meant for
-  // polling loops: when empty it also prefetches the line after the next
-  // header, so a frame that spans two lines arrives in one round of misses.
+  // True if a frame may be available (cheap; no validation).
   bool MaybeReadable() const;
 
  private:
-  void PrefetchNextRecord() const;
 
   RingControl* const control_;
   const uint8_t* const data_;
@@ -236,31 +233,14 @@ inline Status RingWriter::TryWrite(const FrameHeader& header, const ConstByteSpa
   return Status::Ok();
 }
 
-inline void RingReader::PrefetchNextRecord() const {
-  // Called while the ring is empty, typically from a polling loop. A 64-byte
-  // message's record spans two lines and the seal is in the first: asking
-  // for the second one now lets the two misses overlap once the writer is
-  // done, instead of taking the second only after the seal was seen.
-#if defined(__GNUC__) || defined(__clang__)
-  __builtin_prefetch(data_ + ((read_pos_ + kCacheLineSize) & mask_));
-#endif
-}
-
 inline bool RingReader::MaybeReadable() const {
-  if (ring_internal::SealAt(data_, mask_, read_pos_)->load(std::memory_order_relaxed) != 0) {
-    return true;
-  }
-  PrefetchNextRecord();
-  return false;
+  return ring_internal::SealAt(data_, mask_, read_pos_)->load(std::memory_order_relaxed) != 0;
 }
 
 inline Status RingReader::Peek(FrameView* frame) {
   const uint16_t seal =
       ring_internal::SealAt(data_, mask_, read_pos_)->load(std::memory_order_acquire);
-  if (seal == 0) {
-    PrefetchNextRecord();
-    return Status::WouldBlock();
-  }
+  if (seal == 0) return Status::WouldBlock();
   if (seal != FrameSeal(read_pos_)) return ring_internal::BadSeal(seal, read_pos_);
   // The header is copied before it is checked: the peer may rewrite the
   // ring at any moment, and the copy is what we trust from here on. Headers
