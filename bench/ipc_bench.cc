@@ -671,19 +671,24 @@ double Median(std::vector<double> v) {
 // second; a ratio of medians over blocks a few milliseconds apart compares
 // like with like, where pooled samples from different seconds do not.
 struct PairedSpin {
-  std::vector<double> ratios;    // per block: ring p50 / raw p50
-  std::vector<double> raw_p50s;  // per block: the floor's p50 (tells the placement)
-  Samples raw, ring;             // all samples (ns per kBatch round trips), pooled
+  // Per block: p50 of the ring over p50 of each floor, and the bare floor's
+  // own p50 (which tells the placement the block ran in).
+  std::vector<double> ratios, payload_ratios, raw_p50s;
+  Samples raw, payload, ring;  // all samples (ns per kBatch round trips), pooled
   long pairs = 0;
   static constexpr int kBatch = 8;  // round trips per timed sample
 };
 
-// Adds `blocks` blocks measured in one fresh process pair to `result`.
+// Adds `blocks` blocks measured in one fresh process pair to `out`. Each block
+// times, in a rotating order, the bare-atomic ping-pong, the 64-byte slot
+// ping-pong (raw_spin_payload's protocol) and the ring.
 void PairedSpinRoundTrips(const ConnectionOptions& options, long blocks, long per_block,
                           PairedSpin* out) {
   constexpr long kBlockWarmup = 200;  // untimed round trips after each switch
   constexpr int kBatch = PairedSpin::kBatch;
+  constexpr int kKinds = 3;  // raw, payload slot, ring
   auto* word = static_cast<SharedWord*>(SharedAlloc(4096));
+  auto* slots = static_cast<PayloadSlot*>(SharedAlloc(4096));
   PairedSpin& result = *out;
   ++result.pairs;
   ConnectedRun(
@@ -696,13 +701,20 @@ void PairedSpinRoundTrips(const ConnectionOptions& options, long blocks, long pe
         const ConstByteSpan part{msg, sizeof(msg)};
         FrameView f;
         uint32_t ping = 1;
-        uint64_t seq = 0;
-        Samples raw_block(static_cast<size_t>(per_block)),
-            ring_block(static_cast<size_t>(per_block));
+        uint64_t seq = 0, slot_seq = 0;
+        std::vector<Samples> block(kKinds, Samples(static_cast<size_t>(per_block)));
         auto raw_rt = [&] {
           word->w.store(ping, std::memory_order_release);
           while (word->w.load(std::memory_order_acquire) != ping + 1) Relax();
           ping += 2;
+        };
+        auto payload_rt = [&] {
+          ++slot_seq;
+          std::memcpy(slots[0].payload, msg, sizeof(msg));
+          slots[0].seq.store(slot_seq, std::memory_order_release);
+          while (slots[1].seq.load(std::memory_order_acquire) != slot_seq) Relax();
+          std::memcpy(in, slots[1].payload, sizeof(in));
+          CompilerBarrier();
         };
         auto ring_rt = [&] {
           std::memcpy(msg, &seq, sizeof(seq));
@@ -716,30 +728,33 @@ void PairedSpinRoundTrips(const ConnectionOptions& options, long blocks, long pe
         };
         // Each sample times kBatch round trips: the guest's clock may tick in
         // 10 ns steps, 10% of a 100 ns round trip.
-        auto timed = [&](auto& rt, Samples& out) {
-          for (long i = 0; i < kBlockWarmup; ++i) rt();
-          for (long i = 0; i < per_block; ++i) {
-            const uint64_t t0 = NowNs();
-            for (int k = 0; k < kBatch; ++k) rt();
-            out[static_cast<size_t>(i)] = NowNs() - t0;
-          }
+        auto timed = [&](int kind) {
+          auto run = [&](auto& rt) {
+            for (long i = 0; i < kBlockWarmup; ++i) rt();
+            for (long i = 0; i < per_block; ++i) {
+              const uint64_t t0 = NowNs();
+              for (int k = 0; k < kBatch; ++k) rt();
+              block[static_cast<size_t>(kind)][static_cast<size_t>(i)] = NowNs() - t0;
+            }
+          };
+          if (kind == 0) run(raw_rt);
+          if (kind == 1) run(payload_rt);
+          if (kind == 2) run(ring_rt);
         };
         // Pre-touch the ring pages: one lap each way.
         for (uint32_t lap = 0; lap < c.send_ring_bytes() / 80 + 1; ++lap) ring_rt();
         for (long b = 0; b < blocks; ++b) {
-          // Alternate which goes first so neither always follows the other.
-          if (b % 2 == 0) {
-            timed(raw_rt, raw_block);
-            timed(ring_rt, ring_block);
-          } else {
-            timed(ring_rt, ring_block);
-            timed(raw_rt, raw_block);
-          }
-          const LatencyStats r = Summarize(raw_block), g = Summarize(ring_block);
-          result.ratios.push_back(g.p50_ns / std::max(r.p50_ns, 1.0));
-          result.raw_p50s.push_back(r.p50_ns / kBatch);
-          result.raw.insert(result.raw.end(), raw_block.begin(), raw_block.end());
-          result.ring.insert(result.ring.end(), ring_block.begin(), ring_block.end());
+          // Rotate the order so no kind always follows the same other one.
+          for (int k = 0; k < kKinds; ++k) timed(static_cast<int>((b + k) % kKinds));
+          const double raw = std::max(Summarize(block[0]).p50_ns, 1.0);
+          const double payload = std::max(Summarize(block[1]).p50_ns, 1.0);
+          const double ring = Summarize(block[2]).p50_ns;
+          result.ratios.push_back(ring / raw);
+          result.payload_ratios.push_back(ring / payload);
+          result.raw_p50s.push_back(raw / kBatch);
+          result.raw.insert(result.raw.end(), block[0].begin(), block[0].end());
+          result.payload.insert(result.payload.end(), block[1].begin(), block[1].end());
+          result.ring.insert(result.ring.end(), block[2].begin(), block[2].end());
         }
       },
       [&](Connection& c) {
@@ -748,12 +763,21 @@ void PairedSpinRoundTrips(const ConnectionOptions& options, long blocks, long pe
         const ConstByteSpan part{buf, sizeof(buf)};
         FrameView f;
         uint32_t last = 0;
-        const long per_side = kBlockWarmup + per_block * kBatch;
+        uint64_t last_slot = 0;
+        const long per_kind = kBlockWarmup + per_block * kBatch;
         auto raw_echo = [&] {
           uint32_t v;
           while ((v = word->w.load(std::memory_order_acquire)) == last) Relax();
           last = v + 1;
           word->w.store(last, std::memory_order_release);
+        };
+        auto payload_echo = [&] {
+          uint64_t v;
+          while ((v = slots[0].seq.load(std::memory_order_acquire)) == last_slot) Relax();
+          std::memcpy(buf, slots[0].payload, sizeof(buf));
+          std::memcpy(slots[1].payload, buf, sizeof(buf));
+          slots[1].seq.store(v, std::memory_order_release);
+          last_slot = v;
         };
         auto ring_echo = [&] {
           Check(c.ReadFrame(&f), "paired echo recv");
@@ -764,16 +788,18 @@ void PairedSpinRoundTrips(const ConnectionOptions& options, long blocks, long pe
         };
         for (uint32_t lap = 0; lap < c.send_ring_bytes() / 80 + 1; ++lap) ring_echo();
         for (long b = 0; b < blocks; ++b) {
-          if (b % 2 == 0) {
-            for (long i = 0; i < per_side; ++i) raw_echo();
-            for (long i = 0; i < per_side; ++i) ring_echo();
-          } else {
-            for (long i = 0; i < per_side; ++i) ring_echo();
-            for (long i = 0; i < per_side; ++i) raw_echo();
+          for (int k = 0; k < kKinds; ++k) {
+            const int kind = static_cast<int>((b + k) % kKinds);
+            for (long i = 0; i < per_kind; ++i) {
+              if (kind == 0) raw_echo();
+              if (kind == 1) payload_echo();
+              if (kind == 2) ring_echo();
+            }
           }
         }
       });
   munmap(word, 4096);
+  munmap(slots, 4096);
 }
 
 // Messages per measured repetition: `max`, or fewer where the rate seen in
@@ -1291,8 +1317,8 @@ int main(int argc, char** argv) {
   std::printf("\n");
   std::fflush(stdout);
 
-  // 2b: the spinning round trip and its floor in alternating blocks.
-  double paired_ratio = 0, paired_q1 = 0, paired_q3 = 0;
+  // 2b: the spinning round trip and its floors in alternating blocks.
+  double paired_ratio = 0, paired_q1 = 0, paired_q3 = 0, paired_payload_ratio = 0;
   if (run_paired) {
     auto quartiles = [](std::vector<double> v, double* q1, double* q2, double* q3) {
       std::sort(v.begin(), v.end());
@@ -1300,44 +1326,52 @@ int main(int argc, char** argv) {
       *q2 = v[v.size() / 2];
       *q3 = v[v.size() * 3 / 4];
     };
+    double unused1, unused3;
     quartiles(paired.ratios, &paired_q1, &paired_ratio, &paired_q3);
-    const LatencyStats raw = Summarize(paired.raw), ring = Summarize(paired.ring);
+    quartiles(paired.payload_ratios, &unused1, &paired_payload_ratio, &unused3);
+    const LatencyStats raw = Summarize(paired.raw), payload = Summarize(paired.payload),
+                       ring = Summarize(paired.ring);
+    constexpr double kBatch = PairedSpin::kBatch;
     std::printf(
-        "Spinning round trip against its floor, paired: %ld process pairs x %ld blocks of %ld\n"
-        "timed samples, raw busy-spin and ring (spin 1 s) alternating in each pair\n",
-        paired.pairs, g_cfg.paired_blocks, g_cfg.paired_per_block);
-    std::printf(
-        "  per block, ring p50 / raw busy-spin p50: median %.2fx (quartiles %.2fx - %.2fx)\n",
-        paired_ratio, paired_q1, paired_q3);
+        "Spinning round trip against its floors, paired: %ld process pairs x %ld blocks; each\n"
+        "block times %ld samples of %d round trips of the bare-atomic spin, the 64 B slot spin\n"
+        "and the ring (spin 1 s), in rotating order, in one process pair\n",
+        paired.pairs, g_cfg.paired_blocks, g_cfg.paired_per_block, PairedSpin::kBatch);
+    std::printf("  per block, ring p50 / bare-atomic p50: median %.2fx (quartiles %.2fx - %.2fx)\n",
+                paired_ratio, paired_q1, paired_q3);
+    std::printf("  per block, ring p50 / 64 B slot p50:   median %.2fx\n", paired_payload_ratio);
     // The host places the two vCPUs differently from second to second; the
-    // floor's own p50 says where a block ran.
+    // bare floor's own p50 says where a block ran.
     struct Band {
       const char* name;
       double lo, hi;
     };
-    const Band bands[] = {{"blocks where the floor was < 100 ns", 0, 100},
-                          {"blocks where the floor was 100-250 ns", 100, 250},
-                          {"blocks where the floor was >= 250 ns", 250, 1e18}};
+    const Band bands[] = {
+        {"floor < 60 ns", 0, 60}, {"floor 60-250 ns", 60, 250}, {"floor >= 250 ns", 250, 1e18}};
+    std::printf(
+        "  by placement (the bare floor's p50 in that block):  blocks  vs bare  vs 64 B slot\n");
     for (const Band& b : bands) {
-      std::vector<double> in_band;
+      std::vector<double> in_band, payload_in_band;
       for (size_t i = 0; i < paired.ratios.size(); ++i) {
         if (paired.raw_p50s[i] >= b.lo && paired.raw_p50s[i] < b.hi) {
           in_band.push_back(paired.ratios[i]);
+          payload_in_band.push_back(paired.payload_ratios[i]);
         }
       }
       if (in_band.empty()) continue;
-      double q1, q2, q3;
+      double q1, q2, q3, p1, p2, p3;
       quartiles(in_band, &q1, &q2, &q3);
-      std::printf("    %-40s %4zu: median %.2fx (%.2fx - %.2fx)\n", b.name, in_band.size(), q2, q1,
-                  q3);
+      quartiles(payload_in_band, &p1, &p2, &p3);
+      std::printf("    %-48s %6zu  %6.2fx  %6.2fx\n", b.name, in_band.size(), q2, p2);
     }
-    std::printf("  pooled p50: raw %.1f ns, ring %.1f ns (%.2fx); p99: raw %.1f ns, ring %.1f ns\n",
-                raw.p50_ns / PairedSpin::kBatch, ring.p50_ns / PairedSpin::kBatch,
-                ring.p50_ns / std::max(raw.p50_ns, 1.0), raw.p99_ns / PairedSpin::kBatch,
-                ring.p99_ns / PairedSpin::kBatch);
     std::printf(
-        "  (each sample is the mean of %d consecutive round trips: the clock here may\n"
-        "  tick in 10 ns steps)\n\n",
+        "  pooled p50 per round trip: bare %.1f ns, 64 B slot %.1f ns, ring %.1f ns (%.2fx, "
+        "%.2fx)\n",
+        raw.p50_ns / kBatch, payload.p50_ns / kBatch, ring.p50_ns / kBatch,
+        ring.p50_ns / std::max(raw.p50_ns, 1.0), ring.p50_ns / std::max(payload.p50_ns, 1.0));
+    std::printf(
+        "  (samples are means of %d consecutive round trips: the guest clock ticks in 10 ns\n"
+        "  steps, and a clock read per round trip would add ~30 ns to both sides of a ratio)\n\n",
         PairedSpin::kBatch);
     std::fflush(stdout);
   }
@@ -1434,8 +1468,16 @@ int main(int argc, char** argv) {
     std::printf("  %-54s %8s %9s  %s\n", t.name.c_str(), val, tgt.c_str(),
                 t.pass() ? "PASS" : "MISS");
   }
-  std::printf("  (spinning RT p50 / raw spin p50, pooled over the interleaved rounds: %.2fx)\n",
-              find("ring_spin").p50_ns / spin_floor.p50_ns);
+  if (!g_single_cpu) {
+    std::printf(
+        "  (spinning RT, paired blocks: %.2fx the 64 B slot spin, which carries the same\n"
+        "  payload with no framing at all)\n",
+        paired_payload_ratio);
+  }
+  std::printf(
+      "  (spinning RT p50 / raw spin p50, pooled over the interleaved rounds, one clock\n"
+      "  read per round trip: %.2fx)\n",
+      find("ring_spin").p50_ns / spin_floor.p50_ns);
   std::printf("  (spinning RT p50 / raw spin with 64 B payload p50: %.2fx)\n",
               find("ring_spin").p50_ns / find("raw_spin_payload").p50_ns);
   std::printf("  (mean ratios: socket %.2fx, futex %.2fx, eventfd %.2fx, spin %.2fx)\n",
@@ -1474,11 +1516,11 @@ int main(int argc, char** argv) {
                    i + 1 < rows.size() ? "," : "");
     }
     std::fprintf(out,
-                 "  },\n  \"paired_spin\": {\"blocks\": %ld, \"per_block\": %ld, "
+                 "  },\n  \"paired_spin\": {\"pairs\": %ld, \"blocks\": %ld, \"per_block\": %ld, "
                  "\"ratio_median\": %.3f, \"ratio_q1\": %.3f, \"ratio_q3\": %.3f, "
-                 "\"raw_p50\": %.1f, \"ring_p50\": %.1f},\n",
-                 g_cfg.paired_blocks, g_cfg.paired_per_block, paired_ratio, paired_q1, paired_q3,
-                 Summarize(paired.raw).p50_ns / PairedSpin::kBatch,
+                 "\"ratio_vs_64b_slot_median\": %.3f, \"raw_p50\": %.1f, \"ring_p50\": %.1f},\n",
+                 paired.pairs, g_cfg.paired_blocks, g_cfg.paired_per_block, paired_ratio, paired_q1,
+                 paired_q3, paired_payload_ratio, Summarize(paired.raw).p50_ns / PairedSpin::kBatch,
                  Summarize(paired.ring).p50_ns / PairedSpin::kBatch);
     std::fprintf(out, "  \"throughput\": {\n");
     std::fprintf(out, "    \"msg64_spin_msgs_per_s\": %.0f,\n", tp64.best_msgs_per_s);
