@@ -9,6 +9,12 @@
 //   2. Raw floors: busy-spin and futex ping-pong on one bare shared atomic
 //      (MAP_SHARED|MAP_ANONYMOUS before fork, no ring), an eventfd ping-pong,
 //      and a busy-spin ping-pong that carries 64 bytes in the polled slot.
+//   2b. The spinning round trip against its floors in paired blocks: in
+//      fresh process pairs, blocks of the bare-atomic spin, the 64-byte slot
+//      spin and the ring alternate, each sample timing 8 round trips; the
+//      median of per-block ratios is the spinning target's figure, broken
+//      down by the floor each block saw (the host moves the vCPUs between
+//      placements where a cache-line transfer costs 2-10x more or less).
 //   3. One-way throughput: 64-byte messages/s with spinning producer and
 //      consumer, and GB/s for 64 KiB and 1 MiB messages (WriteMessage on one
 //      side, Peek + copy out + Consume on the other), next to single-core
@@ -25,23 +31,22 @@
 // on a fresh connection whose rings are first swept once with bulk data (so
 // page faults of first touches are not timed), then warmed up; the number of
 // timed round trips is capped by count and by a time budget. Throughput
-// figures are the best and median of several time-bounded repetitions after
-// a warm-up. The load average is printed: other work on the machine skews
-// everything, spinning figures most.
+// figures are the best and median of time-bounded repetitions after a
+// warm-up, run in rounds spread over the run. The load average is printed:
+// other work on the machine skews everything, spinning figures most.
 //
 // Processes: the parent listens (Listener::Listen), forks, and the child
 // Connect()s. Parent and child are pinned to different CPUs when two or more
 // are available. The parent is the server side of every connection, the
 // child the client.
 //
-// Note on spinning: ConnectionOptions::spin only reaches the client side of
-// a connection; the server side built by Listener::Handshake always has spin
-// 0 (Listener::Options has no spin). In the spinning scenarios the parent
-// (server) therefore spins itself with Peek()/TryWriteFrame() and a pause
-// instruction, while the child (client) uses the library's own spin in
-// ReadFrame()/WriteFrame()/WriteMessage() via options.spin.
+// Note on spinning: in the spinning scenarios the parent (server) spins
+// itself with Peek()/TryWriteFrame() and a pause instruction, while the child
+// (client) uses the library's own spin in ReadFrame()/WriteFrame()/
+// WriteMessage() via options.spin.
 //
 // Usage: ipc_bench [--quick] [--json FILE] [--ring-bytes N] [--no-pin]
+//                  [--rounds N] [--only KEY,...]
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <sched.h>
@@ -127,8 +132,10 @@ struct Config {
   // Bytes per memcpy measurement.
   uint64_t memcpy_bytes = 4ull << 30;
   int scenario_timeout_s = 60;
-  // Measured repetitions per throughput figure (best and median reported).
+  // Measured repetitions per throughput figure and round (best and median
+  // over all reported), and rounds spread over the run.
   long tp_reps = 5;
+  long tp_rounds = 3;
   double tp_rep_budget_s = 0.5;
 };
 
@@ -649,6 +656,8 @@ struct Throughput {
   // Voluntary context switches (= times a process went to sleep) per message.
   double parent_cs_per_msg = 0;
   double child_cs_per_msg = 0;
+  std::vector<double> rates;  // every measured repetition, msgs/s
+  size_t size = 0;
 };
 
 struct alignas(64) ChildReport {
@@ -811,10 +820,24 @@ long RepCount(double warm_rate, long max) {
 }
 
 void FillRates(const std::vector<double>& rates, size_t size, Throughput* t) {
+  t->rates = rates;
+  t->size = size;
   t->best_msgs_per_s = *std::max_element(rates.begin(), rates.end());
   t->median_msgs_per_s = Median(rates);
   t->best_gb_per_s = t->best_msgs_per_s * static_cast<double>(size) * 1e-9;
   t->median_gb_per_s = t->median_msgs_per_s * static_cast<double>(size) * 1e-9;
+}
+
+// The repetitions of two runs of the same scenario, as one.
+Throughput Merge(const Throughput& a, const Throughput& b) {
+  if (a.rates.empty()) return b;
+  std::vector<double> rates = a.rates;
+  rates.insert(rates.end(), b.rates.begin(), b.rates.end());
+  Throughput t;
+  FillRates(rates, b.size, &t);
+  t.parent_cs_per_msg = (a.parent_cs_per_msg + b.parent_cs_per_msg) / 2;
+  t.child_cs_per_msg = (a.child_cs_per_msg + b.child_cs_per_msg) / 2;
+  return t;
 }
 
 // One-way stream of messages of `size` bytes, child (client, producer) ->
@@ -1164,6 +1187,7 @@ int main(int argc, char** argv) {
     g_cfg.tp_rep_budget_s = 0.12;
     g_cfg.paired_blocks = 20;
     g_cfg.paired_per_block = 250;
+    g_cfg.tp_rounds = 1;
   }
   if (rounds_arg > 0) g_cfg.rt_rounds = rounds_arg;
   signal(SIGPIPE, SIG_IGN);
@@ -1380,25 +1404,34 @@ int main(int argc, char** argv) {
   // 3: throughput.
   const size_t kKiB64 = 64 << 10;
   const size_t kMiB1 = 1 << 20;
-  const Throughput tp64 = OneWay(spin_opts, 64, g_cfg.tp_msgs, g_cfg.tp_warmup, true);
-  const Throughput tp64_sleep =
-      OneWay(default_opts, 64, g_cfg.tp_msgs / 4, g_cfg.tp_warmup / 4, false);
-  const Throughput tp64k = OneWay(spin_opts, kKiB64, static_cast<long>(g_cfg.big_bytes / kKiB64),
-                                  static_cast<long>(g_cfg.big_warmup_bytes / kKiB64), true);
-  const Throughput tp1m = OneWay(spin_opts, kMiB1, static_cast<long>(g_cfg.big_bytes / kMiB1),
-                                 static_cast<long>(g_cfg.big_warmup_bytes / kMiB1), true);
-  const Throughput bare64 = BareRingOneWay(64, false, g_cfg.tp_msgs, g_cfg.tp_warmup);
-  const Throughput bare64_fence = BareRingOneWay(64, true, g_cfg.tp_msgs, g_cfg.tp_warmup);
-
-  const double mc64 = MemcpyGBs(64, g_cfg.memcpy_bytes / 8);
-  const double mc64k = MemcpyGBs(kKiB64, g_cfg.memcpy_bytes);
-  const double mc1m = MemcpyGBs(kMiB1, g_cfg.memcpy_bytes);
-  const double mc64m = MemcpyGBs(64 << 20, g_cfg.memcpy_bytes / 2);
+  // In rounds, like the latency scenarios: memory bandwidth on this host
+  // drops 3-5x for seconds at a time (other tenants), and the repetitions of
+  // one scenario must not all land in one such period. Best and median are
+  // over the repetitions of every round; memcpy is measured in each round too.
+  Throughput tp64, tp64_sleep, tp64k, tp1m, bare64, bare64_fence;
+  double mc64 = 0, mc64k = 0, mc1m = 0, mc64m = 0;
+  for (long r = 0; r < g_cfg.tp_rounds; ++r) {
+    const long n = g_cfg.tp_rounds;
+    tp64 = Merge(tp64, OneWay(spin_opts, 64, g_cfg.tp_msgs / n, g_cfg.tp_warmup, true));
+    tp64_sleep = Merge(tp64_sleep,
+                       OneWay(default_opts, 64, g_cfg.tp_msgs / 4 / n, g_cfg.tp_warmup / 4, false));
+    tp64k = Merge(tp64k, OneWay(spin_opts, kKiB64, static_cast<long>(g_cfg.big_bytes / kKiB64) / n,
+                                static_cast<long>(g_cfg.big_warmup_bytes / kKiB64), true));
+    tp1m = Merge(tp1m, OneWay(spin_opts, kMiB1, static_cast<long>(g_cfg.big_bytes / kMiB1) / n,
+                              static_cast<long>(g_cfg.big_warmup_bytes / kMiB1), true));
+    bare64 = Merge(bare64, BareRingOneWay(64, false, g_cfg.tp_msgs / n, g_cfg.tp_warmup));
+    bare64_fence =
+        Merge(bare64_fence, BareRingOneWay(64, true, g_cfg.tp_msgs / n, g_cfg.tp_warmup));
+    mc64 = std::max(mc64, MemcpyGBs(64, g_cfg.memcpy_bytes / 8 / n));
+    mc64k = std::max(mc64k, MemcpyGBs(kKiB64, g_cfg.memcpy_bytes / n));
+    mc1m = std::max(mc1m, MemcpyGBs(kMiB1, g_cfg.memcpy_bytes / n));
+    mc64m = std::max(mc64m, MemcpyGBs(64 << 20, g_cfg.memcpy_bytes / 2 / n));
+  }
 
   std::printf(
       "One-way throughput, child -> parent, payload copied out; best (median) of %ld "
-      "reps (each <= %.2f s, after a warm-up)\n",
-      g_cfg.tp_reps, g_cfg.tp_rep_budget_s);
+      "reps in %ld rounds (each <= %.2f s, after a warm-up)\n",
+      g_cfg.tp_reps * g_cfg.tp_rounds, g_cfg.tp_rounds, g_cfg.tp_rep_budget_s);
   std::printf("  %-48s %18s %16s %s\n", "", "msgs/s", "GB/s", "sleeps/msg cons/prod");
   auto tp_row = [](const char* label, const Throughput& t, bool cs) {
     char rate[64], gbs[64];
