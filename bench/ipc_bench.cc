@@ -11,10 +11,11 @@
 //      and a busy-spin ping-pong that carries 64 bytes in the polled slot.
 //   2b. The spinning round trip against its floors in paired blocks: in
 //      fresh process pairs, blocks of the bare-atomic spin, the 64-byte slot
-//      spin and the ring alternate, each sample timing 8 round trips; the
-//      median of per-block ratios is the spinning target's figure, broken
-//      down by the floor each block saw (the host moves the vCPUs between
-//      placements where a cache-line transfer costs 2-10x more or less).
+//      spin and the ring alternate; the median of per-block p50 ratios is the
+//      spinning target's figure, broken down by the floor each block saw (the
+//      host moves the vCPUs between placements where a cache-line transfer
+//      costs 2-10x more or less). Each block also times samples of 8 round
+//      trips, which leave the clock read (~30 ns here) out of both sides.
 //   3. One-way throughput: 64-byte messages/s with spinning producer and
 //      consumer, and GB/s for 64 KiB and 1 MiB messages (WriteMessage on one
 //      side, Peek + copy out + Consume on the other), next to single-core
@@ -679,18 +680,25 @@ double Median(std::vector<double> v) {
 // 2-4x more on some placements than on others, often changing within a
 // second; a ratio of medians over blocks a few milliseconds apart compares
 // like with like, where pooled samples from different seconds do not.
-struct PairedSpin {
-  // Per block: p50 of the ring over p50 of each floor, and the bare floor's
-  // own p50 (which tells the placement the block ran in).
+// Per block: p50 of the ring over p50 of each floor, and the bare floor's own
+// p50 per round trip (which tells the placement the block ran in).
+struct PairedView {
   std::vector<double> ratios, payload_ratios, raw_p50s;
-  Samples raw, payload, ring;  // all samples (ns per kBatch round trips), pooled
+  Samples raw, payload, ring;  // all samples, pooled (ns per sample)
+};
+struct PairedSpin {
+  // One round trip per sample (p50 of round-trip latency, as every other
+  // latency row), and kBatch per sample: the guest clock ticks in 10 ns
+  // steps and a clock read costs ~30 ns, which one-per-sample adds to both
+  // sides of a ratio.
+  PairedView single, batched;
   long pairs = 0;
-  static constexpr int kBatch = 8;  // round trips per timed sample
+  static constexpr int kBatch = 8;
 };
 
 // Adds `blocks` blocks measured in one fresh process pair to `out`. Each block
 // times, in a rotating order, the bare-atomic ping-pong, the 64-byte slot
-// ping-pong (raw_spin_payload's protocol) and the ring.
+// ping-pong (raw_spin_payload's protocol) and the ring, each both ways.
 void PairedSpinRoundTrips(const ConnectionOptions& options, long blocks, long per_block,
                           PairedSpin* out) {
   constexpr long kBlockWarmup = 200;  // untimed round trips after each switch
@@ -698,8 +706,7 @@ void PairedSpinRoundTrips(const ConnectionOptions& options, long blocks, long pe
   constexpr int kKinds = 3;  // raw, payload slot, ring
   auto* word = static_cast<SharedWord*>(SharedAlloc(4096));
   auto* slots = static_cast<PayloadSlot*>(SharedAlloc(4096));
-  PairedSpin& result = *out;
-  ++result.pairs;
+  ++out->pairs;
   ConnectedRun(
       options,
       [&](Connection& c) {
@@ -711,7 +718,9 @@ void PairedSpinRoundTrips(const ConnectionOptions& options, long blocks, long pe
         FrameView f;
         uint32_t ping = 1;
         uint64_t seq = 0, slot_seq = 0;
-        std::vector<Samples> block(kKinds, Samples(static_cast<size_t>(per_block)));
+        // [0: one round trip per sample, 1: kBatch][kind] -> this block's samples
+        std::vector<Samples> block[2];
+        for (auto& b : block) b.assign(kKinds, Samples(static_cast<size_t>(per_block)));
         auto raw_rt = [&] {
           word->w.store(ping, std::memory_order_release);
           while (word->w.load(std::memory_order_acquire) != ping + 1) Relax();
@@ -735,15 +744,20 @@ void PairedSpinRoundTrips(const ConnectionOptions& options, long blocks, long pe
           if (std::memcmp(in, &seq, sizeof(seq)) != 0) Die("paired: reply out of order");
           ++seq;
         };
-        // Each sample times kBatch round trips: the guest's clock may tick in
-        // 10 ns steps, 10% of a 100 ns round trip.
         auto timed = [&](int kind) {
           auto run = [&](auto& rt) {
             for (long i = 0; i < kBlockWarmup; ++i) rt();
+            Samples& single = block[0][static_cast<size_t>(kind)];
+            Samples& batched = block[1][static_cast<size_t>(kind)];
+            for (long i = 0; i < per_block; ++i) {
+              const uint64_t t0 = NowNs();
+              rt();
+              single[static_cast<size_t>(i)] = NowNs() - t0;
+            }
             for (long i = 0; i < per_block; ++i) {
               const uint64_t t0 = NowNs();
               for (int k = 0; k < kBatch; ++k) rt();
-              block[static_cast<size_t>(kind)][static_cast<size_t>(i)] = NowNs() - t0;
+              batched[static_cast<size_t>(i)] = NowNs() - t0;
             }
           };
           if (kind == 0) run(raw_rt);
@@ -755,15 +769,19 @@ void PairedSpinRoundTrips(const ConnectionOptions& options, long blocks, long pe
         for (long b = 0; b < blocks; ++b) {
           // Rotate the order so no kind always follows the same other one.
           for (int k = 0; k < kKinds; ++k) timed(static_cast<int>((b + k) % kKinds));
-          const double raw = std::max(Summarize(block[0]).p50_ns, 1.0);
-          const double payload = std::max(Summarize(block[1]).p50_ns, 1.0);
-          const double ring = Summarize(block[2]).p50_ns;
-          result.ratios.push_back(ring / raw);
-          result.payload_ratios.push_back(ring / payload);
-          result.raw_p50s.push_back(raw / kBatch);
-          result.raw.insert(result.raw.end(), block[0].begin(), block[0].end());
-          result.payload.insert(result.payload.end(), block[1].begin(), block[1].end());
-          result.ring.insert(result.ring.end(), block[2].begin(), block[2].end());
+          for (int batched = 0; batched < 2; ++batched) {
+            PairedView& v = batched ? out->batched : out->single;
+            const std::vector<Samples>& got = block[batched];
+            const double raw = std::max(Summarize(got[0]).p50_ns, 1.0);
+            const double payload = std::max(Summarize(got[1]).p50_ns, 1.0);
+            const double ring = Summarize(got[2]).p50_ns;
+            v.ratios.push_back(ring / raw);
+            v.payload_ratios.push_back(ring / payload);
+            v.raw_p50s.push_back(raw / (batched ? kBatch : 1));
+            v.raw.insert(v.raw.end(), got[0].begin(), got[0].end());
+            v.payload.insert(v.payload.end(), got[1].begin(), got[1].end());
+            v.ring.insert(v.ring.end(), got[2].begin(), got[2].end());
+          }
         }
       },
       [&](Connection& c) {
@@ -773,7 +791,7 @@ void PairedSpinRoundTrips(const ConnectionOptions& options, long blocks, long pe
         FrameView f;
         uint32_t last = 0;
         uint64_t last_slot = 0;
-        const long per_kind = kBlockWarmup + per_block * kBatch;
+        const long per_kind = kBlockWarmup + per_block + per_block * kBatch;
         auto raw_echo = [&] {
           uint32_t v;
           while ((v = word->w.load(std::memory_order_acquire)) == last) Relax();
@@ -1343,6 +1361,7 @@ int main(int argc, char** argv) {
 
   // 2b: the spinning round trip and its floors in alternating blocks.
   double paired_ratio = 0, paired_q1 = 0, paired_q3 = 0, paired_payload_ratio = 0;
+  double batched_ratio = 0, batched_payload_ratio = 0;
   if (run_paired) {
     auto quartiles = [](std::vector<double> v, double* q1, double* q2, double* q3) {
       std::sort(v.begin(), v.end());
@@ -1350,53 +1369,59 @@ int main(int argc, char** argv) {
       *q2 = v[v.size() / 2];
       *q3 = v[v.size() * 3 / 4];
     };
-    double unused1, unused3;
-    quartiles(paired.ratios, &paired_q1, &paired_ratio, &paired_q3);
-    quartiles(paired.payload_ratios, &unused1, &paired_payload_ratio, &unused3);
-    const LatencyStats raw = Summarize(paired.raw), payload = Summarize(paired.payload),
-                       ring = Summarize(paired.ring);
-    constexpr double kBatch = PairedSpin::kBatch;
+    auto median = [&](const std::vector<double>& v) {
+      double a, m, b;
+      quartiles(v, &a, &m, &b);
+      return m;
+    };
+    quartiles(paired.single.ratios, &paired_q1, &paired_ratio, &paired_q3);
+    paired_payload_ratio = median(paired.single.payload_ratios);
+    batched_ratio = median(paired.batched.ratios);
+    batched_payload_ratio = median(paired.batched.payload_ratios);
     std::printf(
         "Spinning round trip against its floors, paired: %ld process pairs x %ld blocks; each\n"
-        "block times %ld samples of %d round trips of the bare-atomic spin, the 64 B slot spin\n"
-        "and the ring (spin 1 s), in rotating order, in one process pair\n",
+        "block times the bare-atomic spin, the 64 B slot spin and the ring (spin 1 s) in\n"
+        "rotating order in one process pair, %ld samples each of 1 and of %d round trips\n",
         paired.pairs, g_cfg.paired_blocks, g_cfg.paired_per_block, PairedSpin::kBatch);
-    std::printf("  per block, ring p50 / bare-atomic p50: median %.2fx (quartiles %.2fx - %.2fx)\n",
-                paired_ratio, paired_q1, paired_q3);
-    std::printf("  per block, ring p50 / 64 B slot p50:   median %.2fx\n", paired_payload_ratio);
+    std::printf("  median of per-block p50 ratios      1 round trip/sample    %d per sample\n",
+                PairedSpin::kBatch);
+    std::printf("  ring / bare atomic                  %5.2fx (%.2fx - %.2fx)   %5.2fx\n",
+                paired_ratio, paired_q1, paired_q3, batched_ratio);
+    std::printf("  ring / 64 B slot                    %5.2fx                   %5.2fx\n",
+                paired_payload_ratio, batched_payload_ratio);
     // The host places the two vCPUs differently from second to second; the
-    // bare floor's own p50 says where a block ran.
+    // bare floor's own p50 (batched: no clock in it) says where a block ran.
     struct Band {
       const char* name;
       double lo, hi;
     };
     const Band bands[] = {
         {"floor < 60 ns", 0, 60}, {"floor 60-250 ns", 60, 250}, {"floor >= 250 ns", 250, 1e18}};
-    std::printf(
-        "  by placement (the bare floor's p50 in that block):  blocks  vs bare  vs 64 B slot\n");
+    std::printf("  by placement (bare floor p50, %d/sample)  blocks   vs bare     vs 64 B slot\n",
+                PairedSpin::kBatch);
     for (const Band& b : bands) {
-      std::vector<double> in_band, payload_in_band;
-      for (size_t i = 0; i < paired.ratios.size(); ++i) {
-        if (paired.raw_p50s[i] >= b.lo && paired.raw_p50s[i] < b.hi) {
-          in_band.push_back(paired.ratios[i]);
-          payload_in_band.push_back(paired.payload_ratios[i]);
-        }
+      std::vector<double> s_bare, s_slot, b_bare, b_slot;
+      for (size_t i = 0; i < paired.batched.raw_p50s.size(); ++i) {
+        if (paired.batched.raw_p50s[i] < b.lo || paired.batched.raw_p50s[i] >= b.hi) continue;
+        s_bare.push_back(paired.single.ratios[i]);
+        s_slot.push_back(paired.single.payload_ratios[i]);
+        b_bare.push_back(paired.batched.ratios[i]);
+        b_slot.push_back(paired.batched.payload_ratios[i]);
       }
-      if (in_band.empty()) continue;
-      double q1, q2, q3, p1, p2, p3;
-      quartiles(in_band, &q1, &q2, &q3);
-      quartiles(payload_in_band, &p1, &p2, &p3);
-      std::printf("    %-48s %6zu  %6.2fx  %6.2fx\n", b.name, in_band.size(), q2, p2);
+      if (s_bare.empty()) continue;
+      std::printf("    %-38s %6zu   %.2f / %.2fx  %.2f / %.2fx\n", b.name, s_bare.size(),
+                  median(s_bare), median(b_bare), median(s_slot), median(b_slot));
     }
+    std::printf("    (each pair of figures: 1 round trip per sample / %d per sample)\n",
+                PairedSpin::kBatch);
+    const double k = PairedSpin::kBatch;
     std::printf(
-        "  pooled p50 per round trip: bare %.1f ns, 64 B slot %.1f ns, ring %.1f ns (%.2fx, "
-        "%.2fx)\n",
-        raw.p50_ns / kBatch, payload.p50_ns / kBatch, ring.p50_ns / kBatch,
-        ring.p50_ns / std::max(raw.p50_ns, 1.0), ring.p50_ns / std::max(payload.p50_ns, 1.0));
-    std::printf(
-        "  (samples are means of %d consecutive round trips: the guest clock ticks in 10 ns\n"
-        "  steps, and a clock read per round trip would add ~30 ns to both sides of a ratio)\n\n",
-        PairedSpin::kBatch);
+        "  pooled p50 per round trip, 1/sample: bare %.0f ns, 64 B slot %.0f ns, ring %.0f ns\n"
+        "                             %d/sample: bare %.1f ns, 64 B slot %.1f ns, ring %.1f ns\n\n",
+        Summarize(paired.single.raw).p50_ns, Summarize(paired.single.payload).p50_ns,
+        Summarize(paired.single.ring).p50_ns, PairedSpin::kBatch,
+        Summarize(paired.batched.raw).p50_ns / k, Summarize(paired.batched.payload).p50_ns / k,
+        Summarize(paired.batched.ring).p50_ns / k);
     std::fflush(stdout);
   }
   if (!g_cfg.only.empty()) return 0;
@@ -1504,13 +1529,12 @@ int main(int argc, char** argv) {
   if (!g_single_cpu) {
     std::printf(
         "  (spinning RT, paired blocks: %.2fx the 64 B slot spin, which carries the same\n"
-        "  payload with no framing at all)\n",
-        paired_payload_ratio);
+        "  payload with no framing; timing %d round trips per sample, %.2fx the bare atomic\n"
+        "  and %.2fx the 64 B slot)\n",
+        paired_payload_ratio, PairedSpin::kBatch, batched_ratio, batched_payload_ratio);
   }
-  std::printf(
-      "  (spinning RT p50 / raw spin p50, pooled over the interleaved rounds, one clock\n"
-      "  read per round trip: %.2fx)\n",
-      find("ring_spin").p50_ns / spin_floor.p50_ns);
+  std::printf("  (spinning RT p50 / raw spin p50, pooled over the interleaved rounds: %.2fx)\n",
+              find("ring_spin").p50_ns / spin_floor.p50_ns);
   std::printf("  (spinning RT p50 / raw spin with 64 B payload p50: %.2fx)\n",
               find("ring_spin").p50_ns / find("raw_spin_payload").p50_ns);
   std::printf("  (mean ratios: socket %.2fx, futex %.2fx, eventfd %.2fx, spin %.2fx)\n",
@@ -1551,10 +1575,12 @@ int main(int argc, char** argv) {
     std::fprintf(out,
                  "  },\n  \"paired_spin\": {\"pairs\": %ld, \"blocks\": %ld, \"per_block\": %ld, "
                  "\"ratio_median\": %.3f, \"ratio_q1\": %.3f, \"ratio_q3\": %.3f, "
-                 "\"ratio_vs_64b_slot_median\": %.3f, \"raw_p50\": %.1f, \"ring_p50\": %.1f},\n",
+                 "\"ratio_vs_64b_slot_median\": %.3f, \"batched_ratio_median\": %.3f, "
+                 "\"batched_ratio_vs_64b_slot_median\": %.3f, \"raw_p50\": %.1f, "
+                 "\"ring_p50\": %.1f},\n",
                  paired.pairs, g_cfg.paired_blocks, g_cfg.paired_per_block, paired_ratio, paired_q1,
-                 paired_q3, paired_payload_ratio, Summarize(paired.raw).p50_ns / PairedSpin::kBatch,
-                 Summarize(paired.ring).p50_ns / PairedSpin::kBatch);
+                 paired_q3, paired_payload_ratio, batched_ratio, batched_payload_ratio,
+                 Summarize(paired.single.raw).p50_ns, Summarize(paired.single.ring).p50_ns);
     std::fprintf(out, "  \"throughput\": {\n");
     std::fprintf(out, "    \"msg64_spin_msgs_per_s\": %.0f,\n", tp64.best_msgs_per_s);
     std::fprintf(out, "    \"msg64_default_sleep_msgs_per_s\": %.0f,\n",
