@@ -3,10 +3,13 @@
 # inproc, in one run, and writes a report.
 #
 #   bench/run.sh [--quick] [--build DIR] [--out DIR] [--repeat N] [--spin-us N]
+#                [--tail-rounds N]
 #
 # --quick: a smoke run (< 2 min) that proves every scenario works; CI runs it.
-# Full mode repeats each transport's run (default 3 times) and reports
-# medians. Results: DIR/results.csv, results.json, results.md, results.png.
+# Full mode repeats each transport's run (default 3 times), then runs the
+# unary latency scenario N more times (default 4) with transports alternating,
+# and reports medians. Results: DIR/results.csv, results.json, results.md,
+# results.png.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +18,7 @@ build=build
 out=""
 repeat=""
 spin_us=0
+tail_rounds=4
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=--quick ;;
@@ -22,6 +26,7 @@ while [ $# -gt 0 ]; do
     --out) out="$2"; shift ;;
     --repeat) repeat="$2"; shift ;;
     --spin-us) spin_us="$2"; shift ;;
+    --tail-rounds) tail_rounds="$2"; shift ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -45,8 +50,9 @@ raw="$out/raw.txt"
 tmp=$(mktemp -d /tmp/grpc-bench.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
-run_with_server() {  # transport address
+run_with_server() {  # transport address [extra client flags]
   local transport=$1 address=$2
+  shift 2
   local fifo="$tmp/stdin.$transport" ready="$tmp/ready.$transport"
   mkfifo "$fifo"
   "$bin" server --transport="$transport" --address="$address" --spin_us="$spin_us" \
@@ -56,7 +62,7 @@ run_with_server() {  # transport address
   for _ in $(seq 200); do grep -q READY "$ready" 2>/dev/null && break; sleep 0.05; done
   read -r _ pid addr <"$ready"
   "$bin" client --transport="$transport" --address="$addr" --server_pid="$pid" \
-    --spin_us="$spin_us" $quick | tee -a "$raw" | sed "s/^/  /"
+    --spin_us="$spin_us" $quick "$@" | tee -a "$raw" | sed "s/^/  /"
   exec 9>&-
   wait "$server"
   rm -f "$fifo"
@@ -70,17 +76,36 @@ run_with_server() {  # transport address
 } >"$out/machine.txt"
 cat "$out/machine.txt"
 
+run_transport() {  # transport [extra client flags]
+  local t=$1
+  shift
+  case $t in
+    tcp) run_with_server tcp "127.0.0.1:0" "$@" ;;
+    uds) run_with_server uds "unix:$tmp/uds.sock" "$@" ;;
+    shm) run_with_server shm "shm://$tmp/shm.sock" "$@" ;;
+    inproc) "$bin" inproc $quick "$@" | tee -a "$raw" | sed "s/^/  /" ;;
+  esac
+}
+
 for r in $(seq "$repeat"); do
   for t in $transports; do
     echo "== run $r/$repeat: $t"
-    case $t in
-      tcp) run_with_server tcp "127.0.0.1:0" ;;
-      uds) run_with_server uds "unix:$tmp/uds.sock" ;;
-      shm) run_with_server shm "shm://$tmp/shm.sock" ;;
-      inproc) "$bin" inproc $quick | tee -a "$raw" | sed "s/^/  /" ;;
-    esac
+    run_transport "$t"
   done
 done
+
+# Tail latency is what this VM's neighbours disturb most (p99 of one
+# transport moved 4x between repeats): in full mode the unary latency
+# scenario runs $tail_rounds more times, transports alternating, so its
+# medians come from runs spread over time and interleaved.
+if [ -z "$quick" ]; then
+  for r in $(seq "$tail_rounds"); do
+    for t in $transports; do
+      echo "== unary latency, extra round $r/$tail_rounds: $t"
+      run_transport "$t" --scenarios=unary_latency
+    done
+  done
+fi
 
 python3 bench/report.py "$out"
 echo "report: $out/results.md"
