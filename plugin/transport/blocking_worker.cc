@@ -9,42 +9,56 @@ namespace grpc_shm {
 namespace transport {
 namespace {
 
-class Worker {
+// A lane's threads: started on demand when every thread is busy and a job
+// waits, up to kMaxThreads, never stopped. One slow or silent peer then holds
+// one thread for up to the handshake timeout while the others carry on; the
+// cap keeps the thread count independent of the number of peers.
+class Lane {
  public:
-  Worker() {
-    std::thread([this] { Run(); }).detach();
-  }
+  static constexpr int kMaxThreads = 8;
+
   void Post(std::function<void()> job) {
     std::lock_guard<std::mutex> lock(mu_);
     jobs_.push_back(std::move(job));
+    // More waiting jobs than threads free to take them: start one more.
+    if (jobs_.size() > static_cast<size_t>(idle_) && threads_ < kMaxThreads) {
+      ++threads_;
+      ++idle_;  // counted idle until it takes its first job
+      std::thread([this] { Run(); }).detach();
+    }
     cv_.notify_one();
   }
 
  private:
   void Run() {
+    std::unique_lock<std::mutex> lock(mu_);
     for (;;) {
-      std::function<void()> job;
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [this] { return !jobs_.empty(); });
-        job = std::move(jobs_.front());
-        jobs_.pop_front();
-      }
+      cv_.wait(lock, [this] { return !jobs_.empty(); });
+      std::function<void()> job = std::move(jobs_.front());
+      jobs_.pop_front();
+      --idle_;
+      lock.unlock();
       job();
+      job = nullptr;  // destroy captures outside the lock
+      lock.lock();
+      ++idle_;
     }
   }
+
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::function<void()>> jobs_;
+  int threads_ = 0;
+  int idle_ = 0;
 };
 
 }  // namespace
 
 void RunBlocking(BlockingLane lane, std::function<void()> job) {
   // Leaked on purpose: the threads may be blocked in a job at exit.
-  static Worker* connect_worker = new Worker();
-  static Worker* handshake_worker = new Worker();
-  (lane == BlockingLane::kClientConnect ? connect_worker : handshake_worker)->Post(std::move(job));
+  static Lane* connect_lane = new Lane();
+  static Lane* handshake_lane = new Lane();
+  (lane == BlockingLane::kClientConnect ? connect_lane : handshake_lane)->Post(std::move(job));
 }
 
 }  // namespace transport

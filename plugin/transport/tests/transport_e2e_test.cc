@@ -17,6 +17,7 @@
 #include "grpc_shm/grpc_shm.h"
 #include "plugin/ipc/connection.h"
 #include "plugin/ipc/metadata_codec.h"
+#include "plugin/platform/platform.h"
 #include "server_process.h"
 
 namespace grpc_shm {
@@ -713,6 +714,29 @@ TEST_P(ShmOnlyTest, HostileClientDoesNotDisturbOthers) {
   grpc::ClientContext ctx2;
   auto fresh = Stub();
   EXPECT_TRUE(fresh->Unary(&ctx2, EchoRequest(), &resp).ok());
+}
+
+// A client that connects and then says nothing holds its handshake for up to
+// the server's handshake timeout (5 s here). Other clients' handshakes must
+// not queue behind it: with three silent clients ahead of it, a real one
+// still connects and gets its answer within a 3 s deadline.
+TEST_P(ShmOnlyTest, SilentClientsDoNotHoldUpOtherClientsHandshakes) {
+  StartServer();
+  const std::string ipc_address = address_.substr(4);  // "@name"
+  std::vector<platform::UniqueHandle> silent(3);
+  for (auto& socket : silent) {
+    ASSERT_TRUE(platform::ConnectLocal(ipc_address, 5000, &socket).ok());
+  }
+  for (int i = 0; i < 2; ++i) {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // a connection of its own
+    auto stub = EchoTest::NewStub(grpc::CreateCustomChannel(Target(), Credentials(), args));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
+    EchoResponse resp;
+    grpc::Status status = stub->Unary(&ctx, EchoRequest(), &resp);
+    EXPECT_TRUE(status.ok()) << "client " << i << ": " << status.error_message();
+  }
 }
 
 // Not the main deployment, but common in tests and examples: one process
