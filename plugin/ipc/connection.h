@@ -16,6 +16,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -159,6 +160,11 @@ class Listener {
     // ftruncate the segment and turn our next access into SIGBUS (memfd is
     // sealed against that; macOS refuses to resize shm objects).
     bool allow_eventfd = false;
+    // Decides from the kernel-reported credentials whether a client may
+    // connect, before any memory is set up for it; a refusal reaches the
+    // client with the status's message. Empty: anyone who can open the
+    // socket.
+    std::function<Status(const platform::PeerCredentials&)> admit;
 #ifdef __linux__
     bool allow_posix_shm = false;
 #else

@@ -204,6 +204,13 @@ Status Listener::Handshake(UniqueHandle socket, std::unique_ptr<Connection>* con
   platform::PeerCredentials peer;
   s = platform::GetPeerCredentials(socket.get(), &peer);
   if (!s.ok()) return s;
+  if (options_.admit) {
+    Status admitted = options_.admit(peer);
+    if (!admitted.ok()) {
+      Refuse(socket.get(), admitted, timeout);
+      return admitted;
+    }
+  }
 
   UniqueHandle segment_handle;
   platform::MappedRegion segment;

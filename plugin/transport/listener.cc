@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <memory>
 #include <mutex>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "plugin/ipc/connection.h"
@@ -20,12 +21,19 @@ namespace {
 
 using grpc_core::ExecCtx;
 
-bool Admitted(const ShmOptions& options, const platform::PeerCredentials& peer) {
-  if (options.allowed_uids.empty() && options.allowed_gids.empty()) return true;
+// The allow-list, checked during the handshake from the kernel's view of the
+// client, so a refused client learns why (and no memory is set up for it).
+ipc::Status Admit(const ShmOptions& options, const platform::PeerCredentials& peer) {
   const auto& uids = options.allowed_uids;
   const auto& gids = options.allowed_gids;
-  return std::find(uids.begin(), uids.end(), peer.uid) != uids.end() ||
-         std::find(gids.begin(), gids.end(), peer.gid) != gids.end();
+  if ((uids.empty() && gids.empty()) ||
+      std::find(uids.begin(), uids.end(), peer.uid) != uids.end() ||
+      std::find(gids.begin(), gids.end(), peer.gid) != gids.end()) {
+    return ipc::Status::Ok();
+  }
+  return ipc::Status(ipc::StatusCode::kProtocol, "uid " + std::to_string(peer.uid) + " gid " +
+                                                     std::to_string(peer.gid) +
+                                                     " is not in the server's allow-list");
 }
 
 // What handshake jobs share with the listener: they may outlive it, and
@@ -44,14 +52,6 @@ void HandshakeAndSetup(const std::shared_ptr<ListenerState>& state, platform::Un
   if (!status.ok()) {
     gpr_log(GPR_INFO, "grpc_shm: handshake with a client on %s failed: %s",
             state->ipc_listener->address().c_str(), status.ToString().c_str());
-    return;
-  }
-  if (!Admitted(state->options, connection->peer())) {
-    gpr_log(GPR_ERROR,
-            "grpc_shm: refusing client pid=%d uid=%u gid=%u on %s: not in the "
-            "allow-list",
-            static_cast<int>(connection->peer().pid), connection->peer().uid,
-            connection->peer().gid, state->ipc_listener->address().c_str());
     return;
   }
   grpc_core::ApplicationCallbackExecCtx callback_exec_ctx;
@@ -147,6 +147,11 @@ absl::Status AddShmListener(grpc_core::Server* server, const std::string& ipc_ad
   ipc::Listener::Options listen_options;
   listen_options.max_ring_bytes = NormalizeRingBytes(options.ring_bytes);
   listen_options.handshake_timeout = options.handshake_timeout;
+  if (!options.allowed_uids.empty() || !options.allowed_gids.empty()) {
+    listen_options.admit = [options](const platform::PeerCredentials& peer) {
+      return Admit(options, peer);
+    };
+  }
   ipc::Status status = ipc::Listener::Listen(ipc_address, listen_options, &state->ipc_listener);
   if (!status.ok()) {
     return absl::UnavailableError(

@@ -572,6 +572,36 @@ TEST(ConnectionSetupTest, PosixBackendLeavesNothingInDevShm) {
   EXPECT_EQ(DevShmEntries(), before);
 }
 
+TEST(ConnectionSetupTest, AdmissionHookRefusesWithItsReason) {
+  const std::string address = UniqueAddress("admit");
+  Listener::Options lo;
+  platform::PeerCredentials seen{};
+  lo.admit = [&seen](const platform::PeerCredentials& peer) {
+    seen = peer;
+    return Status(StatusCode::kProtocol, "not you, uid " + std::to_string(peer.uid));
+  };
+  std::unique_ptr<Listener> listener;
+  ASSERT_TRUE(Listener::Listen(address, lo, &listener).ok());
+  pid_t child = ForkChild([&] {
+    std::unique_ptr<Connection> c;
+    Status s = Connect(address, DefaultConnectionOptions(), &c);
+    const std::string want =
+        "server refused the connection: not you, uid " + std::to_string(::getuid());
+    if (s.ok() || s.message() != want) {
+      std::fprintf(stderr, "child: %s\n", s.ToString().c_str());
+      return 1;
+    }
+    return 0;
+  });
+  std::unique_ptr<Connection> c;
+  Status s = listener->Accept(&c, 10000);
+  EXPECT_EQ(s.code(), StatusCode::kProtocol) << s.ToString();
+  EXPECT_FALSE(c);
+  EXPECT_EQ(seen.pid, child);
+  EXPECT_EQ(seen.uid, ::getuid());
+  EXPECT_EQ(WaitChild(child), 0);
+}
+
 TEST(ConnectionSetupTest, ConnectToMissingAddressNamesIt) {
   std::unique_ptr<Connection> c;
   const std::string address = UniqueAddress("missing");

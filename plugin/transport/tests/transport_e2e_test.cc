@@ -853,6 +853,11 @@ TEST_P(ShmOnlyTest, ServerAllowListRefusesOtherUsers) {
   EchoResponse resp;
   grpc::Status status = stub->Unary(&ctx, EchoRequest(), &resp);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  // The refusal happens in the handshake, so the client is told why.
+  EXPECT_NE(status.error_message().find("uid " + std::to_string(getuid())), std::string::npos)
+      << status.error_message();
+  EXPECT_NE(status.error_message().find("is not in the server's allow-list"), std::string::npos)
+      << status.error_message();
 }
 
 }  // namespace
