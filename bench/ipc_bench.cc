@@ -362,27 +362,39 @@ Samples DriveRoundTrips(F&& round_trip, long warmup = -1, long max_samples = -1)
 
 // Busy-spin ping-pong on one shared atomic: the parent publishes an odd
 // value, the child answers with value + 1.
+// The two halves of each spinning protocol are shared by its own scenario
+// and by the paired blocks, so both time exactly the same thing.
+//
+// Bare atomic, timing side: publish an odd value, wait for value + 1.
+inline void RawSpinPing(SharedWord* word, uint32_t* ping) {
+  word->w.store(*ping, std::memory_order_release);
+  while (word->w.load(std::memory_order_acquire) != *ping + 1) Relax();
+  *ping += 2;
+}
+
+// Bare atomic, echoing side: wait for a new value and answer value + 1.
+// False (no answer) on kStopWord.
+inline bool RawSpinEcho(SharedWord* word, uint32_t* last) {
+  uint32_t v;
+  while ((v = word->w.load(std::memory_order_acquire)) == *last) Relax();
+  if (v == kStopWord) return false;
+  *last = v + 1;
+  word->w.store(*last, std::memory_order_release);
+  return true;
+}
+
 Samples RawSpinPingPong() {
   auto* word = static_cast<SharedWord*>(SharedAlloc(4096));
   Samples lat;
   ForkRun(
       [&] {
         uint32_t ping = 1;
-        lat = DriveRoundTrips([&] {
-          word->w.store(ping, std::memory_order_release);
-          while (word->w.load(std::memory_order_acquire) != ping + 1) Relax();
-          ping += 2;
-        });
+        lat = DriveRoundTrips([&] { RawSpinPing(word, &ping); });
         word->w.store(kStopWord, std::memory_order_release);
       },
       [&] {
         uint32_t last = 0;
-        for (;;) {
-          uint32_t v;
-          while ((v = word->w.load(std::memory_order_acquire)) == last) Relax();
-          if (v == kStopWord) break;
-          last = v + 1;
-          word->w.store(last, std::memory_order_release);
+        while (RawSpinEcho(word, &last)) {
         }
       });
   munmap(word, 4096);
@@ -439,6 +451,33 @@ struct alignas(64) PayloadSlot {
   uint8_t payload[120];
 };
 
+constexpr uint64_t kStopSeq = ~uint64_t{0};
+
+// 64-byte slot, timing side: copy `msg` in, publish `seq`, wait for the
+// echo of `seq`, copy its payload out to `in`.
+inline void SlotPing(PayloadSlot* out, PayloadSlot* back, uint64_t seq, const uint8_t* msg,
+                     uint8_t* in) {
+  std::memcpy(out->payload, msg, 64);
+  out->seq.store(seq, std::memory_order_release);
+  while (back->seq.load(std::memory_order_acquire) != seq) Relax();
+  std::memcpy(in, back->payload, 64);
+  CompilerBarrier();
+}
+
+// 64-byte slot, echoing side: wait for a new sequence number, copy the
+// payload out to `buf` and back into the answer. False (no answer) on
+// kStopSeq.
+inline bool SlotEcho(PayloadSlot* in, PayloadSlot* out, uint64_t* last, uint8_t* buf) {
+  uint64_t v;
+  while ((v = in->seq.load(std::memory_order_acquire)) == *last) Relax();
+  if (v == kStopSeq) return false;
+  std::memcpy(buf, in->payload, 64);
+  std::memcpy(out->payload, buf, 64);
+  out->seq.store(v, std::memory_order_release);
+  *last = v;
+  return true;
+}
+
 Samples RawSpinPayloadPingPong() {
   auto* slots = static_cast<PayloadSlot*>(SharedAlloc(4096));
   PayloadSlot* to_child = &slots[0];
@@ -449,27 +488,13 @@ Samples RawSpinPayloadPingPong() {
         alignas(64) uint8_t msg[64];
         std::memset(msg, 0xab, sizeof(msg));
         uint64_t seq = 1;
-        lat = DriveRoundTrips([&] {
-          std::memcpy(to_child->payload, msg, sizeof(msg));
-          to_child->seq.store(seq, std::memory_order_release);
-          while (to_parent->seq.load(std::memory_order_acquire) != seq) Relax();
-          std::memcpy(msg, to_parent->payload, sizeof(msg));
-          CompilerBarrier();
-          ++seq;
-        });
-        to_child->seq.store(~uint64_t{0}, std::memory_order_release);
+        lat = DriveRoundTrips([&] { SlotPing(to_child, to_parent, seq++, msg, msg); });
+        to_child->seq.store(kStopSeq, std::memory_order_release);
       },
       [&] {
         alignas(64) uint8_t msg[64];
         uint64_t last = 0;
-        for (;;) {
-          uint64_t v;
-          while ((v = to_child->seq.load(std::memory_order_acquire)) == last) Relax();
-          if (v == ~uint64_t{0}) break;
-          std::memcpy(msg, to_child->payload, sizeof(msg));
-          std::memcpy(to_parent->payload, msg, sizeof(msg));
-          to_parent->seq.store(v, std::memory_order_release);
-          last = v;
+        while (SlotEcho(to_child, to_parent, &last, msg)) {
         }
       });
   munmap(slots, 4096);
@@ -552,6 +577,32 @@ FrameHeader ControlHeader(uint32_t aux) {
   return h;
 }
 
+// Ring, timing side: send `seq` in the 64-byte message `msg`, wait for the
+// echo, copy it out to `in`, consume it and check it is this round trip's.
+inline void RingPing(Connection& c, bool hand_spin, uint64_t seq, uint8_t* msg, uint8_t* in,
+                     FrameView* f) {
+  static const FrameHeader kHeader = MessageHeader();
+  std::memcpy(msg, &seq, sizeof(seq));
+  const ConstByteSpan part{msg, 64};
+  Check(Send(c, kHeader, &part, 1, hand_spin), "rt send");
+  Check(Recv(c, f, hand_spin), "rt recv");
+  if (f->payload_size() != 64) Die("rt: bad reply size");
+  f->CopyPayloadTo(in);
+  c.Consume();
+  if (std::memcmp(in, &seq, sizeof(seq)) != 0) Die("rt: reply out of order");
+}
+
+// Ring, echoing side, once the 64-byte message is in `f`: copy it out to
+// `buf`, consume it and write it back (options.spin applies).
+inline void RingEcho(Connection& c, const FrameView& f, uint8_t* buf) {
+  static const FrameHeader kHeader = MessageHeader();
+  if (f.payload_size() != 64) Die("echo: bad size");
+  f.CopyPayloadTo(buf);
+  c.Consume();
+  const ConstByteSpan part{buf, 64};
+  Check(c.WriteFrame(kHeader, &part, 1), "echo send");
+}
+
 // ------------------------------------------------------------------ ring latency
 
 // 64-byte ping-pong through a Connection. The parent (server) times each
@@ -573,8 +624,6 @@ Samples RingRoundTrip(const ConnectionOptions& options, bool parent_spins, bool 
         alignas(64) uint8_t msg[64];
         alignas(64) uint8_t in[64];
         std::memset(msg, 0xab, sizeof(msg));
-        const FrameHeader h = MessageHeader();
-        const ConstByteSpan part{msg, sizeof(msg)};
         FrameView f;
         if (pretouch) {
           std::vector<uint8_t> bulk(c.send_ring_bytes(), 0x11);
@@ -589,16 +638,7 @@ Samples RingRoundTrip(const ConnectionOptions& options, bool parent_spins, bool 
           if (got != bulk.size()) Die("pretouch: bad echo size");
         }
         uint64_t seq = 0;
-        auto round_trip = [&] {
-          std::memcpy(msg, &seq, sizeof(seq));
-          Check(Send(c, h, &part, 1, parent_spins), "rt send");
-          Check(Recv(c, &f, parent_spins), "rt recv");
-          if (f.payload_size() != sizeof(in)) Die("rt: bad reply size");
-          f.CopyPayloadTo(in);
-          c.Consume();
-          if (std::memcmp(in, &seq, sizeof(seq)) != 0) Die("rt: reply out of order");
-          ++seq;
-        };
+        auto round_trip = [&] { RingPing(c, parent_spins, seq++, msg, in, &f); };
         if (pretouch) {
           lat = DriveRoundTrips(round_trip);
         } else {
@@ -614,8 +654,6 @@ Samples RingRoundTrip(const ConnectionOptions& options, bool parent_spins, bool 
       [&](Connection& c) {
         alignas(64) uint8_t buf[64];
         std::vector<uint8_t> bulk;
-        const FrameHeader h = MessageHeader();
-        const ConstByteSpan part{buf, sizeof(buf)};
         FrameView f;
         for (;;) {
           Check(c.ReadFrame(&f), "echo recv");
@@ -636,10 +674,7 @@ Samples RingRoundTrip(const ConnectionOptions& options, bool parent_spins, bool 
             Check(c.WriteMessage(2, 0, bulk.data(), bulk.size()), "pretouch echo");
             continue;
           }
-          if (f.payload_size() != sizeof(buf)) Die("echo: bad size");
-          f.CopyPayloadTo(buf);
-          c.Consume();
-          Check(c.WriteFrame(h, &part, 1), "echo send");
+          RingEcho(c, f, buf);
         }
       });
   return lat;
@@ -713,37 +748,15 @@ void PairedSpinRoundTrips(const ConnectionOptions& options, long blocks, long pe
         alignas(64) uint8_t msg[64];
         alignas(64) uint8_t in[64];
         std::memset(msg, 0xab, sizeof(msg));
-        const FrameHeader h = MessageHeader();
-        const ConstByteSpan part{msg, sizeof(msg)};
         FrameView f;
         uint32_t ping = 1;
         uint64_t seq = 0, slot_seq = 0;
         // [0: one round trip per sample, 1: kBatch][kind] -> this block's samples
         std::vector<Samples> block[2];
         for (auto& b : block) b.assign(kKinds, Samples(static_cast<size_t>(per_block)));
-        auto raw_rt = [&] {
-          word->w.store(ping, std::memory_order_release);
-          while (word->w.load(std::memory_order_acquire) != ping + 1) Relax();
-          ping += 2;
-        };
-        auto payload_rt = [&] {
-          ++slot_seq;
-          std::memcpy(slots[0].payload, msg, sizeof(msg));
-          slots[0].seq.store(slot_seq, std::memory_order_release);
-          while (slots[1].seq.load(std::memory_order_acquire) != slot_seq) Relax();
-          std::memcpy(in, slots[1].payload, sizeof(in));
-          CompilerBarrier();
-        };
-        auto ring_rt = [&] {
-          std::memcpy(msg, &seq, sizeof(seq));
-          Check(Send(c, h, &part, 1, true), "paired send");
-          Check(Recv(c, &f, true), "paired recv");
-          if (f.payload_size() != sizeof(in)) Die("paired: bad reply size");
-          f.CopyPayloadTo(in);
-          c.Consume();
-          if (std::memcmp(in, &seq, sizeof(seq)) != 0) Die("paired: reply out of order");
-          ++seq;
-        };
+        auto raw_rt = [&] { RawSpinPing(word, &ping); };
+        auto payload_rt = [&] { SlotPing(&slots[0], &slots[1], ++slot_seq, msg, in); };
+        auto ring_rt = [&] { RingPing(c, /*hand_spin=*/true, seq++, msg, in, &f); };
         auto timed = [&](int kind) {
           auto run = [&](auto& rt) {
             for (long i = 0; i < kBlockWarmup; ++i) rt();
@@ -786,32 +799,15 @@ void PairedSpinRoundTrips(const ConnectionOptions& options, long blocks, long pe
       },
       [&](Connection& c) {
         alignas(64) uint8_t buf[64];
-        const FrameHeader h = MessageHeader();
-        const ConstByteSpan part{buf, sizeof(buf)};
         FrameView f;
         uint32_t last = 0;
         uint64_t last_slot = 0;
         const long per_kind = kBlockWarmup + per_block + per_block * kBatch;
-        auto raw_echo = [&] {
-          uint32_t v;
-          while ((v = word->w.load(std::memory_order_acquire)) == last) Relax();
-          last = v + 1;
-          word->w.store(last, std::memory_order_release);
-        };
-        auto payload_echo = [&] {
-          uint64_t v;
-          while ((v = slots[0].seq.load(std::memory_order_acquire)) == last_slot) Relax();
-          std::memcpy(buf, slots[0].payload, sizeof(buf));
-          std::memcpy(slots[1].payload, buf, sizeof(buf));
-          slots[1].seq.store(v, std::memory_order_release);
-          last_slot = v;
-        };
+        auto raw_echo = [&] { RawSpinEcho(word, &last); };
+        auto payload_echo = [&] { SlotEcho(&slots[0], &slots[1], &last_slot, buf); };
         auto ring_echo = [&] {
           Check(c.ReadFrame(&f), "paired echo recv");
-          if (f.payload_size() != sizeof(buf)) Die("paired echo: bad size");
-          f.CopyPayloadTo(buf);
-          c.Consume();
-          Check(c.WriteFrame(h, &part, 1), "paired echo send");
+          RingEcho(c, f, buf);
         };
         for (uint32_t lap = 0; lap < c.send_ring_bytes() / 80 + 1; ++lap) ring_echo();
         for (long b = 0; b < blocks; ++b) {

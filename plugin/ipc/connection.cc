@@ -31,28 +31,24 @@ int RemainingMs(Connection::Clock::time_point deadline) {
 // more than a check, and a message usually lands within the first batch.
 constexpr int kChecksPerClockRead = 64;
 
-// The end of a spin, computed on the first call to KeepSpinning() (after the
-// first batch of checks) rather than up front, so that a message arriving
-// right away never waits behind a clock read.
-class SpinClock {
- public:
-  SpinClock(std::chrono::nanoseconds spin, Connection::Clock::time_point deadline)
-      : spin_(spin), deadline_(deadline) {}
-  bool KeepSpinning() {
-    const Connection::Clock::time_point now = Connection::Clock::now();
-    if (!started_) {
-      started_ = true;
-      end_ = std::min(deadline_, now + spin_);
+// Polls `done` until it returns true (then true) or `spin`, bounded by
+// `deadline`, has passed (then false). The end is computed after the first
+// batch of checks, not up front, so a message that arrives at once never
+// waits behind a clock read.
+template <class Done>
+bool SpinUntil(std::chrono::nanoseconds spin, Connection::Clock::time_point deadline, Done done) {
+  if (spin.count() <= 0) return false;
+  Connection::Clock::time_point end{};
+  for (bool first = true;; first = false) {
+    for (int i = 0; i < kChecksPerClockRead; ++i) {
+      if (done()) return true;
+      GRPC_SHM_CPU_RELAX();
     }
-    return now < end_;
+    const Connection::Clock::time_point now = Connection::Clock::now();
+    if (first) end = std::min(deadline, now + spin);
+    if (now >= end) return false;
   }
-
- private:
-  const std::chrono::nanoseconds spin_;
-  const Connection::Clock::time_point deadline_;
-  Connection::Clock::time_point end_{};
-  bool started_ = false;
-};
+}
 
 }  // namespace
 
@@ -126,11 +122,11 @@ void Connection::RingPeer(uint32_t bit) {
 
 Status Connection::WriteFrame(const FrameHeader& header, const ConstByteSpan* parts,
                               size_t num_parts, Clock::time_point deadline) {
-  size_t payload = 0;
-  for (size_t i = 0; i < num_parts; ++i) payload += parts[i].size;
   for (;;) {
     Status s = TryWriteFrame(header, parts, num_parts);
     if (s.code() != StatusCode::kWouldBlock) return s;
+    size_t payload = 0;  // only needed when it did not fit
+    for (size_t i = 0; i < num_parts; ++i) payload += parts[i].size;
     s = Wait(kWaitingForSpace, payload, deadline);
     if (!s.ok()) return s;
   }
@@ -165,15 +161,11 @@ Status Connection::ReadFrame(FrameView* frame, Clock::time_point deadline) {
   if (s.code() != StatusCode::kWouldBlock) return s;
   // Spin on Peek itself: the frame is ready to use the moment its seal shows,
   // with no second look (this is the latency-critical path when spinning).
-  if (options_.spin.count() > 0) {
-    SpinClock clock(options_.spin, deadline);
-    do {
-      for (int i = 0; i < kChecksPerClockRead; ++i) {
+  if (SpinUntil(options_.spin, deadline, [&] {
         s = reader_.Peek(frame);
-        if (s.code() != StatusCode::kWouldBlock) return s;
-        GRPC_SHM_CPU_RELAX();
-      }
-    } while (clock.KeepSpinning());
+        return s.code() != StatusCode::kWouldBlock;
+      })) {
+    return s;
   }
   for (;;) {
     s = Sleep(kWaitingForData, 0, deadline);
@@ -214,15 +206,9 @@ void Connection::Drain() {
 }
 
 Status Connection::Wait(uint32_t wait_bits, size_t space_needed, Clock::time_point deadline) {
-  if (ConditionHolds(wait_bits, space_needed)) return Status::Ok();
-  if (options_.spin.count() > 0) {
-    SpinClock clock(options_.spin, deadline);
-    do {
-      for (int i = 0; i < kChecksPerClockRead; ++i) {
-        if (ConditionHolds(wait_bits, space_needed)) return Status::Ok();
-        GRPC_SHM_CPU_RELAX();
-      }
-    } while (clock.KeepSpinning());
+  if (ConditionHolds(wait_bits, space_needed) ||
+      SpinUntil(options_.spin, deadline, [&] { return ConditionHolds(wait_bits, space_needed); })) {
+    return Status::Ok();
   }
   return Sleep(wait_bits, space_needed, deadline);
 }

@@ -246,7 +246,6 @@ inline Status RingReader::Peek(FrameView* frame) {
   // ring at any moment, and the copy is what we trust from here on. Headers
   // never wrap (records are aligned to the header size).
   std::memcpy(&frame->header, data_ + (read_pos_ & mask_), kFrameHeaderSize);
-  frame->header.seal = seal;
   const uint64_t payload_size = frame->header.payload_size;
   if (payload_size > RingWriter::MaxFramePayload(capacity_)) {
     return ring_internal::BadLength(payload_size, RingWriter::MaxFramePayload(capacity_));

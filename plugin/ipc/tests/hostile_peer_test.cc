@@ -205,10 +205,6 @@ void RawHandshake(Listener* listener, const std::string& address, RawClient* raw
   ASSERT_TRUE(s.ok()) << s.ToString();
 }
 
-std::atomic<uint16_t>* SealWordAt(uint8_t* data, uint32_t mask, uint64_t pos) {
-  return reinterpret_cast<std::atomic<uint16_t>*>(data + (pos & mask) + kFrameSealOffset);
-}
-
 // Writes one record into a ring by hand (payload wrap handled byte-wise),
 // advancing `*pos`. Only if `publish`: zeroes the next record's seal slot and
 // then seals this one with `seal` (default: the right seal for `*pos`), as a
@@ -225,8 +221,8 @@ void RawPutFrame(uint8_t* data, uint32_t capacity, uint64_t* pos, const FrameHea
   for (size_t i = 0; i < n; ++i) data[(*pos + kFrameHeaderSize + i) & mask] = payload[i];
   const uint64_t next = *pos + FrameRecordSize(header.payload_size);
   if (publish) {
-    SealWordAt(data, mask, next)->store(0, std::memory_order_relaxed);
-    SealWordAt(data, mask, *pos)
+    ring_internal::SealAt(data, mask, next)->store(0, std::memory_order_relaxed);
+    ring_internal::SealAt(data, mask, *pos)
         ->store(seal < 0 ? FrameSeal(*pos) : static_cast<uint16_t>(seal),
                 std::memory_order_release);
   }
@@ -1198,7 +1194,7 @@ TEST_F(HostileRing, RandomScribblesNeverEscapeTheRing) {
           seal = 0;
           break;
       }
-      SealWordAt(raw.c2s_data(), kRing - 1, read_pos)->store(seal);
+      ring_internal::SealAt(raw.c2s_data(), kRing - 1, read_pos)->store(seal);
       raw.s2c()->read_pos.store(rng() % 3 == 0 ? rng() : (rng() % (kRing / 16)) * 16);
       FrameView f;
       Status s = server->Peek(&f);

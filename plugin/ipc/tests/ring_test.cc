@@ -241,7 +241,7 @@ TEST(RingTest, StaleRecordFromAnEarlierLapIsNotReadAsNew) {
 
 // The seal a corrupting peer stores at the reader's next record.
 void StoreSeal(TestRing& ring, uint64_t pos, uint16_t seal) {
-  std::memcpy(ring.data() + (pos & 4095) + kFrameSealOffset, &seal, sizeof(seal));
+  ring_internal::SealAt(ring.data(), 4095, pos)->store(seal);
 }
 
 TEST(RingCorruptionTest, SealThatIsNotTheExpectedOneIsCorrupt) {
