@@ -270,6 +270,8 @@ void ConnectedRun(const ConnectionOptions& options, const std::function<void(Con
   Listener::Options listen_options;
   listen_options.allow_eventfd = true;
   listen_options.allow_posix_shm = true;
+  // Both sides wait the same way: spin for options.spin, then sleep.
+  listen_options.spin = options.spin;
   Check(Listener::Listen(address, listen_options, &listener), "Listen");
   ForkRun(
       [&] {
@@ -533,36 +535,6 @@ Samples RawEventFdPingPong() {
 
 // ------------------------------------------------------------------ ring helpers
 
-// Receives the next frame: the library's ReadFrame (options.spin, then
-// sleep), or -- where the library cannot spin (server side) -- a busy Peek
-// loop.
-Status Recv(Connection& c, FrameView* f, bool hand_spin) {
-  if (!hand_spin) return c.ReadFrame(f);
-  for (uint32_t n = 1;; ++n) {
-    Status s = c.Peek(f);
-    if (s.code() != StatusCode::kWouldBlock) return s;
-    Relax();
-    if ((n & 0xfffff) == 0) {
-      Status alive = c.CheckAlive();
-      if (!alive.ok()) return alive;
-    }
-  }
-}
-
-Status Send(Connection& c, const FrameHeader& h, const ConstByteSpan* parts, size_t n,
-            bool hand_spin) {
-  if (!hand_spin) return c.WriteFrame(h, parts, n);
-  for (uint32_t k = 1;; ++k) {
-    Status s = c.TryWriteFrame(h, parts, n);
-    if (s.code() != StatusCode::kWouldBlock) return s;
-    Relax();
-    if ((k & 0xfffff) == 0) {
-      Status alive = c.CheckAlive();
-      if (!alive.ok()) return alive;
-    }
-  }
-}
-
 FrameHeader MessageHeader(uint32_t stream = 1) {
   FrameHeader h{};
   h.stream_id = stream;
@@ -579,13 +551,12 @@ FrameHeader ControlHeader(uint32_t aux) {
 
 // Ring, timing side: send `seq` in the 64-byte message `msg`, wait for the
 // echo, copy it out to `in`, consume it and check it is this round trip's.
-inline void RingPing(Connection& c, bool hand_spin, uint64_t seq, uint8_t* msg, uint8_t* in,
-                     FrameView* f) {
+inline void RingPing(Connection& c, uint64_t seq, uint8_t* msg, uint8_t* in, FrameView* f) {
   static const FrameHeader kHeader = MessageHeader();
   std::memcpy(msg, &seq, sizeof(seq));
   const ConstByteSpan part{msg, 64};
-  Check(Send(c, kHeader, &part, 1, hand_spin), "rt send");
-  Check(Recv(c, f, hand_spin), "rt recv");
+  Check(c.WriteFrame(kHeader, &part, 1), "rt send");
+  Check(c.ReadFrame(f), "rt recv");
   if (f->payload_size() != 64) Die("rt: bad reply size");
   f->CopyPayloadTo(in);
   c.Consume();
@@ -607,8 +578,8 @@ inline void RingEcho(Connection& c, const FrameView& f, uint8_t* buf) {
 
 // 64-byte ping-pong through a Connection. The parent (server) times each
 // round trip: write request, read reply, copy it out, consume. The child
-// (client) echoes with ReadFrame/WriteFrame (options.spin applies) until a
-// kFrameGoaway. `parent_spins`: the parent busy-polls instead of sleeping.
+// (client) echoes until a kFrameGoaway. Both sides use WriteFrame/ReadFrame,
+// so both spin for options.spin before they sleep, as an application would.
 //
 // A fresh connection's ring pages are not mapped yet in either process: each
 // first touch of a 4 KiB page is a page fault (both processes, both rings),
@@ -616,7 +587,7 @@ inline void RingEcho(Connection& c, const FrameView& f, uint8_t* buf) {
 // ring. `pretouch` sends one ring's worth of bulk data each way first
 // (WriteMessage, echoed), so the timed part sees the steady state. With
 // `pretouch` false the timed round trips are exactly the first lap (cold).
-Samples RingRoundTrip(const ConnectionOptions& options, bool parent_spins, bool pretouch = true) {
+Samples RingRoundTrip(const ConnectionOptions& options, bool pretouch = true) {
   Samples lat;
   ConnectedRun(
       options,
@@ -630,7 +601,7 @@ Samples RingRoundTrip(const ConnectionOptions& options, bool parent_spins, bool 
           Check(c.WriteMessage(2, 0, bulk.data(), bulk.size()), "pretouch send");
           size_t got = 0;
           for (bool more = true; more;) {
-            Check(Recv(c, &f, parent_spins), "pretouch recv");
+            Check(c.ReadFrame(&f), "pretouch recv");
             got += f.payload_size();
             more = f.header.flags & grpc_shm::ipc::kFlagMoreChunks;
             c.Consume();
@@ -638,7 +609,7 @@ Samples RingRoundTrip(const ConnectionOptions& options, bool parent_spins, bool 
           if (got != bulk.size()) Die("pretouch: bad echo size");
         }
         uint64_t seq = 0;
-        auto round_trip = [&] { RingPing(c, parent_spins, seq++, msg, in, &f); };
+        auto round_trip = [&] { RingPing(c, seq++, msg, in, &f); };
         if (pretouch) {
           lat = DriveRoundTrips(round_trip);
         } else {
@@ -649,7 +620,7 @@ Samples RingRoundTrip(const ConnectionOptions& options, bool parent_spins, bool 
         }
         FrameHeader stop{};
         stop.type = grpc_shm::ipc::kFrameGoaway;
-        Check(Send(c, stop, nullptr, 0, parent_spins), "rt stop");
+        Check(c.WriteFrame(stop, nullptr, 0), "rt stop");
       },
       [&](Connection& c) {
         alignas(64) uint8_t buf[64];
@@ -710,7 +681,7 @@ double Median(std::vector<double> v) {
 
 // The spinning round trip and its floor measured side by side in one process
 // pair: alternating blocks of raw busy-spin round trips (bare atomic) and
-// ring round trips (Connection, parent hand-spins, child uses options.spin).
+// ring round trips (Connection, both sides spin in ReadFrame).
 // On a VM the host moves vCPUs between cores, and a cache-line transfer costs
 // 2-4x more on some placements than on others, often changing within a
 // second; a ratio of medians over blocks a few milliseconds apart compares
@@ -756,7 +727,7 @@ void PairedSpinRoundTrips(const ConnectionOptions& options, long blocks, long pe
         for (auto& b : block) b.assign(kKinds, Samples(static_cast<size_t>(per_block)));
         auto raw_rt = [&] { RawSpinPing(word, &ping); };
         auto payload_rt = [&] { SlotPing(&slots[0], &slots[1], ++slot_seq, msg, in); };
-        auto ring_rt = [&] { RingPing(c, /*hand_spin=*/true, seq++, msg, in, &f); };
+        auto ring_rt = [&] { RingPing(c, seq++, msg, in, &f); };
         auto timed = [&](int kind) {
           auto run = [&](auto& rt) {
             for (long i = 0; i < kBlockWarmup; ++i) rt();
@@ -860,8 +831,7 @@ Throughput Merge(const Throughput& a, const Throughput& b) {
 // quarter ring for big messages); the consumer reads every frame, copies its
 // payload out into a message buffer, and consumes it. Timing is on the
 // consumer, from sending "go" to receiving the last byte of the repetition.
-Throughput OneWay(const ConnectionOptions& options, size_t size, long count, long warm,
-                  bool parent_spins) {
+Throughput OneWay(const ConnectionOptions& options, size_t size, long count, long warm) {
   auto* report = static_cast<ChildReport*>(SharedAlloc(4096));
   const long reps = std::max<long>(1, std::min<long>(g_cfg.tp_reps, count));
   const long max_per_rep = count / reps;
@@ -877,11 +847,11 @@ Throughput OneWay(const ConnectionOptions& options, size_t size, long count, lon
           const FrameHeader go = ControlHeader(static_cast<uint32_t>(n));
           const long cs0 = VoluntaryCtxSwitches();
           const uint64_t t0 = NowNs();
-          Check(Send(c, go, nullptr, 0, parent_spins), "go");
+          Check(c.WriteFrame(go, nullptr, 0), "go");
           for (long m = 0; m < n; ++m) {
             size_t off = 0;
             for (;;) {
-              Check(Recv(c, &f, parent_spins), "tp recv");
+              Check(c.ReadFrame(&f), "tp recv");
               if (off + f.payload_size() > size) Die("tp: message too long");
               f.CopyPayloadTo(dst.data() + off);
               off += f.payload_size();
@@ -903,7 +873,7 @@ Throughput OneWay(const ConnectionOptions& options, size_t size, long count, lon
         cs_total = 0;
         std::vector<double> rates;
         for (long r = 0; r < reps; ++r) rates.push_back(round(per_rep));
-        Check(Send(c, ControlHeader(0), nullptr, 0, parent_spins), "done");
+        Check(c.WriteFrame(ControlHeader(0), nullptr, 0), "done");
         FillRates(rates, size, &result);
         result.parent_cs_per_msg =
             static_cast<double>(cs_total) / static_cast<double>(per_rep * reps);
@@ -1271,28 +1241,28 @@ int main(int argc, char** argv) {
       {"raw_futex", "raw futex ping-pong, bare atomic", RawFutexPingPong, {}},
       {"raw_eventfd", "raw eventfd ping-pong", RawEventFdPingPong, {}},
       {"ring_spin",
-       g_single_cpu ? "ring, 1 CPU: parent yields, client spin 0" : "ring, spinning (spin 1 s)",
-       [&] { return RingRoundTrip(spin_opts, true); },
+       g_single_cpu ? "ring, 1 CPU: spin 0 (sleeps)" : "ring, spinning (spin 1 s)",
+       [&] { return RingRoundTrip(spin_opts); },
        {}},
       {"ring_spin_cold",
        "diag: ring, spinning, first lap (cold pages)",
-       [&] { return RingRoundTrip(spin_opts, true, false); },
+       [&] { return RingRoundTrip(spin_opts, false); },
        {}},
       {"ring_eventfd",
        "ring, memfd+eventfd, spin 0",
-       [&] { return RingRoundTrip(eventfd_opts, false); },
+       [&] { return RingRoundTrip(eventfd_opts); },
        {}},
       {"ring_futex",
        "ring, memfd+futex, spin 0",
-       [&] { return RingRoundTrip(futex_opts, false); },
+       [&] { return RingRoundTrip(futex_opts); },
        {}},
       {"ring_socket",
        "ring, memfd+socket (default), spin 0",
-       [&] { return RingRoundTrip(default_opts, false); },
+       [&] { return RingRoundTrip(default_opts); },
        {}},
       {"ring_posix",
        "ring, posix shm+socket (POSIX), spin 0",
-       [&] { return RingRoundTrip(posix_opts, false); },
+       [&] { return RingRoundTrip(posix_opts); },
        {}},
       {"bare_ring_spin",
        "diag: bare RingWriter/Reader, spin, no fence",
@@ -1433,13 +1403,13 @@ int main(int argc, char** argv) {
   double mc64 = 0, mc64k = 0, mc1m = 0, mc64m = 0;
   for (long r = 0; r < g_cfg.tp_rounds; ++r) {
     const long n = g_cfg.tp_rounds;
-    tp64 = Merge(tp64, OneWay(spin_opts, 64, g_cfg.tp_msgs / n, g_cfg.tp_warmup, true));
+    tp64 = Merge(tp64, OneWay(spin_opts, 64, g_cfg.tp_msgs / n, g_cfg.tp_warmup));
     tp64_sleep = Merge(tp64_sleep,
-                       OneWay(default_opts, 64, g_cfg.tp_msgs / 4 / n, g_cfg.tp_warmup / 4, false));
+                       OneWay(default_opts, 64, g_cfg.tp_msgs / 4 / n, g_cfg.tp_warmup / 4));
     tp64k = Merge(tp64k, OneWay(spin_opts, kKiB64, static_cast<long>(g_cfg.big_bytes / kKiB64) / n,
-                                static_cast<long>(g_cfg.big_warmup_bytes / kKiB64), true));
+                                static_cast<long>(g_cfg.big_warmup_bytes / kKiB64)));
     tp1m = Merge(tp1m, OneWay(spin_opts, kMiB1, static_cast<long>(g_cfg.big_bytes / kMiB1) / n,
-                              static_cast<long>(g_cfg.big_warmup_bytes / kMiB1), true));
+                              static_cast<long>(g_cfg.big_warmup_bytes / kMiB1)));
     bare64 = Merge(bare64, BareRingOneWay(64, false, g_cfg.tp_msgs / n, g_cfg.tp_warmup));
     bare64_fence =
         Merge(bare64_fence, BareRingOneWay(64, true, g_cfg.tp_msgs / n, g_cfg.tp_warmup));
