@@ -41,10 +41,8 @@
 // are available. The parent is the server side of every connection, the
 // child the client.
 //
-// Note on spinning: in the spinning scenarios the parent (server) spins
-// itself with Peek()/TryWriteFrame() and a pause instruction, while the child
-// (client) uses the library's own spin in ReadFrame()/WriteFrame()/
-// WriteMessage() via options.spin.
+// Note on spinning: in the spinning scenarios both sides use the library's
+// own spin (options.spin) in ReadFrame()/WriteFrame()/WriteMessage().
 //
 // Usage: ipc_bench [--quick] [--json FILE] [--ring-bytes N] [--no-pin]
 //                  [--rounds N] [--only KEY,...]
@@ -1129,7 +1127,8 @@ void PrintUsage(const char* argv0) {
                "  --no-pin       do not pin the two processes to different CPUs\n"
                "  --rounds N     interleaved latency rounds (default 4, quick 2)\n"
                "  --only KEYS    run only these latency scenarios (e.g. raw_spin,ring_spin;\n"
-               "                 'paired' for the paired spinning blocks), print them, stop\n",
+               "                 'paired' for the paired spinning blocks, 'throughput' for\n"
+               "                 the one-way runs), print them, stop\n",
                argv0, grpc_shm::ipc::kDefaultRingBytes);
 }
 
@@ -1252,10 +1251,7 @@ int main(int argc, char** argv) {
        "ring, memfd+eventfd, spin 0",
        [&] { return RingRoundTrip(eventfd_opts); },
        {}},
-      {"ring_futex",
-       "ring, memfd+futex, spin 0",
-       [&] { return RingRoundTrip(futex_opts); },
-       {}},
+      {"ring_futex", "ring, memfd+futex, spin 0", [&] { return RingRoundTrip(futex_opts); }, {}},
       {"ring_socket",
        "ring, memfd+socket (default), spin 0",
        [&] { return RingRoundTrip(default_opts); },
@@ -1273,22 +1269,24 @@ int main(int argc, char** argv) {
        [] { return BareRingRoundTrip(true); },
        {}},
   };
+  const std::string only_keys = "," + g_cfg.only + ",";
+  auto only_has = [&](const char* key) {
+    return only_keys.find("," + std::string(key) + ",") != std::string::npos;
+  };
   if (!g_cfg.only.empty()) {
-    const std::string keys = "," + g_cfg.only + ",";
+    const std::string& keys = only_keys;
     std::vector<Scenario> chosen;
     for (Scenario& sc : scenarios) {
       if (keys.find("," + sc.key + ",") != std::string::npos) chosen.push_back(std::move(sc));
     }
-    if (chosen.empty() && keys.find(",paired,") == std::string::npos) {
+    if (chosen.empty() && !only_has("paired") && !only_has("throughput")) {
       Die("--only matched no scenario");
     }
     scenarios = std::move(chosen);
   }
   // The paired spinning blocks (2b) run in every round too, in fresh process
   // pairs, so they see the placements the rest of the run sees.
-  const bool run_paired =
-      !g_single_cpu &&
-      (g_cfg.only.empty() || ("," + g_cfg.only + ",").find(",paired,") != std::string::npos);
+  const bool run_paired = !g_single_cpu && (g_cfg.only.empty() || only_has("paired"));
   PairedSpin paired;
   {
     const long total_iters = g_cfg.rt_iters;
@@ -1390,7 +1388,7 @@ int main(int argc, char** argv) {
         Summarize(paired.batched.ring).p50_ns / k);
     std::fflush(stdout);
   }
-  if (!g_cfg.only.empty()) return 0;
+  if (!g_cfg.only.empty() && !only_has("throughput")) return 0;
 
   // 3: throughput.
   const size_t kKiB64 = 64 << 10;
@@ -1404,8 +1402,8 @@ int main(int argc, char** argv) {
   for (long r = 0; r < g_cfg.tp_rounds; ++r) {
     const long n = g_cfg.tp_rounds;
     tp64 = Merge(tp64, OneWay(spin_opts, 64, g_cfg.tp_msgs / n, g_cfg.tp_warmup));
-    tp64_sleep = Merge(tp64_sleep,
-                       OneWay(default_opts, 64, g_cfg.tp_msgs / 4 / n, g_cfg.tp_warmup / 4));
+    tp64_sleep =
+        Merge(tp64_sleep, OneWay(default_opts, 64, g_cfg.tp_msgs / 4 / n, g_cfg.tp_warmup / 4));
     tp64k = Merge(tp64k, OneWay(spin_opts, kKiB64, static_cast<long>(g_cfg.big_bytes / kKiB64) / n,
                                 static_cast<long>(g_cfg.big_warmup_bytes / kKiB64)));
     tp1m = Merge(tp1m, OneWay(spin_opts, kMiB1, static_cast<long>(g_cfg.big_bytes / kMiB1) / n,
@@ -1449,6 +1447,7 @@ int main(int argc, char** argv) {
   std::printf("  %-56s %20.2f\n", "memcpy 1 MiB blocks", mc1m);
   std::printf("  %-56s %20.2f\n", "memcpy 64 MiB blocks (DRAM, for reference)", mc64m);
   std::printf("\n");
+  if (!g_cfg.only.empty()) return 0;
 
   // 4: targets.
   const LatencyStats& futex_floor = find("raw_futex");

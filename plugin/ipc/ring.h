@@ -83,6 +83,14 @@ inline const SealWord* SealAt(const uint8_t* data, uint32_t mask, uint64_t pos) 
   return reinterpret_cast<const SealWord*>(data + (pos & mask) + kFrameSealOffset);
 }
 
+inline void PrefetchForRead(const void* address) {
+#if defined(__GNUC__) || defined(__clang__)
+  __builtin_prefetch(address, /*rw=*/0);
+#else
+  (void)address;
+#endif
+}
+
 // Error statuses, built out of line so the inline hot paths stay small.
 Status PayloadTooLarge(size_t payload_size, size_t max);
 Status BadSeal(uint16_t seal, uint64_t read_pos);
@@ -153,7 +161,6 @@ class RingReader {
   bool MaybeReadable() const;
 
  private:
-
   RingControl* const control_;
   const uint8_t* const data_;
   const uint32_t capacity_;
@@ -249,6 +256,15 @@ inline Status RingReader::Peek(FrameView* frame) {
   const uint64_t payload_size = frame->header.payload_size;
   if (payload_size > RingWriter::MaxFramePayload(capacity_)) {
     return ring_internal::BadLength(payload_size, RingWriter::MaxFramePayload(capacity_));
+  }
+  // A payload that runs past the seal's line needs the next line too. A
+  // spinning round trip of a 64-byte message is mostly these two line
+  // transfers per side: asking for the second line now, rather than when the
+  // caller's copy reaches it, overlaps its transfer with the bookkeeping in
+  // between (paired ipc_bench blocks: ~2.0x -> ~1.75x the bare atomic). Only
+  // lines of this record: the writer may still be filling the ones after it.
+  if ((read_pos_ & (kCacheLineSize - 1)) + kFrameHeaderSize + payload_size > kCacheLineSize) {
+    ring_internal::PrefetchForRead(data_ + ((read_pos_ + kCacheLineSize) & mask_));
   }
   const size_t offset = (read_pos_ + kFrameHeaderSize) & mask_;
   const size_t first = payload_size < capacity_ - offset ? payload_size : capacity_ - offset;
