@@ -106,7 +106,7 @@ class Connection {
   void Close();
 
  private:
-  friend class Listener;
+  friend class ServerHandshake;
   friend Status Connect(const std::string&, const ConnectionOptions&, std::unique_ptr<Connection>*);
 
   Connection(Side side, const ConnectionOptions& options, uint32_t c2s_bytes, uint32_t s2c_bytes,
@@ -142,6 +142,8 @@ class Connection {
 // handshake and returns a ready connection.
 Status Connect(const std::string& address, const ConnectionOptions& options,
                std::unique_ptr<Connection>* connection);
+
+class ServerHandshake;
 
 // Server side: a listening socket. Accept() is safe to call from a poller
 // when listen_handle() is readable.
@@ -185,6 +187,9 @@ class Listener {
   // the handshake timeout. Any bad input ends in an error for this client
   // only (the client is told why when the socket still works).
   Status Handshake(platform::UniqueHandle socket, std::unique_ptr<Connection>* connection);
+  // The same handshake for a poller: never blocks (see ServerHandshake). It
+  // keeps a copy of the options and may outlive the listener.
+  std::unique_ptr<ServerHandshake> BeginHandshake(platform::UniqueHandle socket) const;
   // AcceptSocket (waiting up to `timeout_ms`) + Handshake.
   Status Accept(std::unique_ptr<Connection>* connection, int timeout_ms = -1);
 
@@ -193,6 +198,36 @@ class Listener {
   const std::string address_;
   const Options options_;
   platform::UniqueHandle socket_;
+};
+
+// The server half of one handshake as a state machine that never waits, so
+// that one poller can carry many handshakes at once and a client that
+// connects and says nothing costs a registration, not a thread. Call
+// Advance() whenever socket() is readable or hung up; once deadline() has
+// passed, give up with TimedOut().
+class ServerHandshake {
+ public:
+  ~ServerHandshake();
+  ServerHandshake(const ServerHandshake&) = delete;
+  ServerHandshake& operator=(const ServerHandshake&) = delete;
+
+  platform::NativeHandle socket() const;
+  Connection::Clock::time_point deadline() const;
+  // kWouldBlock: waiting for the client. Ok: `connection` is set up and the
+  // handshake is spent. Anything else: this client failed (it was told why
+  // where the socket still works).
+  Status Advance(std::unique_ptr<Connection>* connection);
+  // What to report when deadline() passes first.
+  Status TimedOut() const;
+
+ private:
+  friend class Listener;
+  struct State;
+  explicit ServerHandshake(std::unique_ptr<State> state);
+  // Checks the hello, admits the client, creates the segment and doorbells
+  // and sends them: the step between the two messages we wait for.
+  Status AnswerHello();
+  std::unique_ptr<State> state_;
 };
 
 // ---- inline hot paths (see ring.h for why).

@@ -161,15 +161,109 @@ Status Listener::Accept(std::unique_ptr<Connection>* connection, int timeout_ms)
   return Handshake(std::move(socket), connection);
 }
 
+struct ServerHandshake::State {
+  State(const Listener::Options& listener_options, UniqueHandle client)
+      : options(listener_options),
+        socket(std::move(client)),
+        deadline(Connection::Clock::now() + listener_options.handshake_timeout),
+        receiver(std::make_unique<platform::MessageReceiver>(&hello, sizeof(hello), 0)) {}
+
+  enum class Step { kHello, kReady, kDone };
+  const Listener::Options options;
+  UniqueHandle socket;
+  const Connection::Clock::time_point deadline;
+  Step step = Step::kHello;
+  ClientHello hello{};
+  ClientReady ready{};
+  std::unique_ptr<platform::MessageReceiver> receiver;  // of the message we wait for
+  // Set up by AnswerHello for the connection.
+  SharedMemoryKind memory = SharedMemoryKind::kMemfd;
+  DoorbellKind doorbell = DoorbellKind::kSocket;
+  SegmentLayout layout;
+  platform::PeerCredentials peer;
+  platform::MappedRegion segment;
+  platform::DoorbellHandles client_bell, server_bell;
+};
+
+std::unique_ptr<ServerHandshake> Listener::BeginHandshake(UniqueHandle socket) const {
+  return std::unique_ptr<ServerHandshake>(
+      new ServerHandshake(std::make_unique<ServerHandshake::State>(options_, std::move(socket))));
+}
+
 Status Listener::Handshake(UniqueHandle socket, std::unique_ptr<Connection>* connection) {
-  const int timeout = TimeoutMs(options_.handshake_timeout);
-  ClientHello hello;
-  std::vector<UniqueHandle> unexpected;
-  Status s = platform::ReceiveMessage(socket.get(), &hello, sizeof(hello), 0, &unexpected, timeout);
-  if (!s.ok()) {
-    if (s.code() == StatusCode::kProtocol) Refuse(socket.get(), s, timeout);
-    return Status(s.code(), "client handshake: " + s.message());
+  std::unique_ptr<ServerHandshake> handshake = BeginHandshake(std::move(socket));
+  for (;;) {
+    Status s = handshake->Advance(connection);
+    if (s.code() != StatusCode::kWouldBlock) return s;
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(handshake->deadline() -
+                                                                   Connection::Clock::now());
+    if (left.count() <= 0) return handshake->TimedOut();
+    s = platform::WaitReadable(handshake->socket(), static_cast<int>(left.count()));
+    if (s.code() == StatusCode::kTimeout) return handshake->TimedOut();
+    if (!s.ok()) return s;
   }
+}
+
+ServerHandshake::ServerHandshake(std::unique_ptr<State> state) : state_(std::move(state)) {}
+ServerHandshake::~ServerHandshake() = default;
+
+platform::NativeHandle ServerHandshake::socket() const { return state_->socket.get(); }
+Connection::Clock::time_point ServerHandshake::deadline() const { return state_->deadline; }
+
+Status ServerHandshake::TimedOut() const {
+  const std::string what = "timed out waiting for the client";
+  return state_->step == State::Step::kReady
+             ? Status(StatusCode::kTimeout, "client did not confirm the handshake: " + what)
+             : Status(StatusCode::kTimeout, "client handshake: " + what);
+}
+
+Status ServerHandshake::Advance(std::unique_ptr<Connection>* connection) {
+  State& st = *state_;
+  if (st.step == State::Step::kHello) {
+    Status s = st.receiver->Receive(st.socket.get());
+    if (s.code() == StatusCode::kWouldBlock) return s;
+    if (!s.ok()) {
+      st.step = State::Step::kDone;
+      if (s.code() == StatusCode::kProtocol) Refuse(st.socket.get(), s, 0);
+      return Status(s.code(), "client handshake: " + s.message());
+    }
+    s = AnswerHello();
+    if (!s.ok()) {
+      st.step = State::Step::kDone;
+      return s;
+    }
+    st.step = State::Step::kReady;
+    st.receiver = std::make_unique<platform::MessageReceiver>(&st.ready, sizeof(st.ready), 0);
+  }
+  if (st.step != State::Step::kReady) {
+    return Status(StatusCode::kInvalidArgument, "handshake already finished");
+  }
+  Status s = st.receiver->Receive(st.socket.get());
+  if (s.code() == StatusCode::kWouldBlock) return s;
+  st.step = State::Step::kDone;
+  if (!s.ok()) return Status(s.code(), "client did not confirm the handshake: " + s.message());
+  if (st.ready.magic != kReadyMagic) {
+    return Status(StatusCode::kProtocol, "client sent a bad handshake confirmation");
+  }
+  ConnectionOptions options;
+  options.memory = st.memory;
+  options.doorbell = st.doorbell;
+  options.handshake_timeout = st.options.handshake_timeout;
+  options.spin = st.options.spin;
+  connection->reset(new Connection(
+      Side::kServer, options, st.layout.c2s_bytes, st.layout.s2c_bytes, std::move(st.segment),
+      std::move(st.socket), platform::MakeWakeReceiver(st.doorbell, std::move(st.server_bell.wait)),
+      platform::MakeWakeSender(st.doorbell, std::move(st.client_bell.ring)), st.peer));
+  return Status::Ok();
+}
+
+Status ServerHandshake::AnswerHello() {
+  State& st = *state_;
+  const ClientHello& hello = st.hello;
+  const platform::NativeHandle socket = st.socket.get();
+  // Nothing here waits on the client: a refusal or the answer is one small
+  // message into an empty socket buffer.
+  constexpr int kNoWait = 0;
   Status bad;
   if (hello.magic != kHelloMagic) {
     bad = Status(StatusCode::kProtocol, "not a grpc-shm client (bad magic)");
@@ -183,90 +277,73 @@ Status Listener::Handshake(UniqueHandle socket, std::unique_ptr<Connection>* con
     bad = Status(StatusCode::kProtocol, "unsupported shared memory or doorbell kind");
   }
   if (bad.ok() && hello.doorbell_kind == static_cast<uint32_t>(DoorbellKind::kEventFd) &&
-      !options_.allow_eventfd) {
+      !st.options.allow_eventfd) {
     bad = Status(StatusCode::kProtocol,
                  "eventfd doorbells are not enabled on this server; use socket or futex");
   }
   if (bad.ok() && hello.memory_kind == static_cast<uint32_t>(SharedMemoryKind::kPosixShm) &&
-      !options_.allow_posix_shm) {
+      !st.options.allow_posix_shm) {
     bad = Status(StatusCode::kProtocol,
                  "POSIX shared memory is not enabled on this server; use memfd");
   }
   if (!bad.ok()) {
-    Refuse(socket.get(), bad, timeout);
+    Refuse(socket, bad, kNoWait);
     return bad;
   }
-  const auto memory = static_cast<SharedMemoryKind>(hello.memory_kind);
-  const auto doorbell = static_cast<DoorbellKind>(hello.doorbell_kind);
-  SegmentLayout layout{ClampRingBytes(hello.c2s_bytes, options_.max_ring_bytes),
-                       ClampRingBytes(hello.s2c_bytes, options_.max_ring_bytes)};
+  st.memory = static_cast<SharedMemoryKind>(hello.memory_kind);
+  st.doorbell = static_cast<DoorbellKind>(hello.doorbell_kind);
+  st.layout = SegmentLayout{ClampRingBytes(hello.c2s_bytes, st.options.max_ring_bytes),
+                            ClampRingBytes(hello.s2c_bytes, st.options.max_ring_bytes)};
 
-  platform::PeerCredentials peer;
-  s = platform::GetPeerCredentials(socket.get(), &peer);
+  Status s = platform::GetPeerCredentials(socket, &st.peer);
   if (!s.ok()) return s;
-  if (options_.admit) {
-    Status admitted = options_.admit(peer);
+  if (st.options.admit) {
+    Status admitted = st.options.admit(st.peer);
     if (!admitted.ok()) {
-      Refuse(socket.get(), admitted, timeout);
+      Refuse(socket, admitted, kNoWait);
       return admitted;
     }
   }
 
   UniqueHandle segment_handle;
-  platform::MappedRegion segment;
-  s = platform::CreateSharedMemory(memory, layout.total_bytes(), &segment_handle, &segment);
+  s = platform::CreateSharedMemory(st.memory, st.layout.total_bytes(), &segment_handle,
+                                   &st.segment);
   if (!s.ok()) {
-    Refuse(socket.get(), s, timeout);
+    Refuse(socket, s, kNoWait);
     return s;
   }
-  auto* header = reinterpret_cast<SegmentHeader*>(segment.data());
+  auto* header = reinterpret_cast<SegmentHeader*>(st.segment.data());
   header->magic = kSegmentMagic;
   header->version = kProtocolVersion;
-  header->c2s_bytes = layout.c2s_bytes;
-  header->s2c_bytes = layout.s2c_bytes;
+  header->c2s_bytes = st.layout.c2s_bytes;
+  header->s2c_bytes = st.layout.s2c_bytes;
 
-  platform::DoorbellHandles client_bell, server_bell;
-  if (doorbell != DoorbellKind::kFutex) {
-    s = platform::CreateDoorbell(doorbell, &client_bell);
-    if (s.ok()) s = platform::CreateDoorbell(doorbell, &server_bell);
+  if (st.doorbell != DoorbellKind::kFutex) {
+    s = platform::CreateDoorbell(st.doorbell, &st.client_bell);
+    if (s.ok()) s = platform::CreateDoorbell(st.doorbell, &st.server_bell);
     if (!s.ok()) {
-      Refuse(socket.get(), s, timeout);
+      Refuse(socket, s, kNoWait);
       return s;
     }
   }
   std::vector<platform::NativeHandle> to_send = {segment_handle.get()};
-  if (doorbell != DoorbellKind::kFutex) {
-    to_send.push_back(client_bell.wait.get());
-    to_send.push_back(server_bell.ring.get());
+  if (st.doorbell != DoorbellKind::kFutex) {
+    to_send.push_back(st.client_bell.wait.get());
+    to_send.push_back(st.server_bell.ring.get());
   }
   ServerHello reply{};
   reply.magic = kHelloMagic;
   reply.version = kProtocolVersion;
   reply.memory_kind = hello.memory_kind;
   reply.doorbell_kind = hello.doorbell_kind;
-  reply.c2s_bytes = layout.c2s_bytes;
-  reply.s2c_bytes = layout.s2c_bytes;
+  reply.c2s_bytes = st.layout.c2s_bytes;
+  reply.s2c_bytes = st.layout.s2c_bytes;
   reply.num_handles = static_cast<uint32_t>(to_send.size());
-  s = platform::SendMessage(socket.get(), &reply, sizeof(reply), to_send, timeout);
-  if (!s.ok()) return s;
-
-  ClientReady ready;
-  s = platform::ReceiveMessage(socket.get(), &ready, sizeof(ready), 0, &unexpected, timeout);
-  if (!s.ok()) return Status(s.code(), "client did not confirm the handshake: " + s.message());
-  if (ready.magic != kReadyMagic) {
-    return Status(StatusCode::kProtocol, "client sent a bad handshake confirmation");
-  }
-
-  ConnectionOptions options;
-  options.memory = memory;
-  options.doorbell = doorbell;
-  options.handshake_timeout = options_.handshake_timeout;
-  options.spin = options_.spin;
-  connection->reset(new Connection(
-      Side::kServer, options, layout.c2s_bytes, layout.s2c_bytes, std::move(segment),
-      std::move(socket), platform::MakeWakeReceiver(doorbell, std::move(server_bell.wait)),
-      platform::MakeWakeSender(doorbell, std::move(client_bell.ring)), peer));
-  return Status::Ok();
+  s = platform::SendMessage(socket, &reply, sizeof(reply), to_send, kNoWait);
+  // The client's ends are in flight (or the client is gone): ours to close.
+  st.client_bell.wait.reset();
+  st.server_bell.ring.reset();
+  return s;
 }
 
 }  // namespace ipc

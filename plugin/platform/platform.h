@@ -178,6 +178,28 @@ Status SendMessage(NativeHandle socket, const void* data, size_t size,
 // (and the surplus handles are closed, never leaked).
 Status ReceiveMessage(NativeHandle socket, void* data, size_t size, size_t max_handles,
                       std::vector<UniqueHandle>* handles, int timeout_ms);
+// ReceiveMessage in pieces, for a poller that must never wait on one peer:
+// each Receive() takes what has arrived on the (non-blocking) socket and
+// returns kWouldBlock until all `size` bytes are in. The bytes are consumed
+// as they arrive, so a level-triggered poller is not woken again by a peer
+// that sent half a message. Errors as ReceiveMessage.
+class MessageReceiver {
+ public:
+  MessageReceiver(void* data, size_t size, size_t max_handles)
+      : data_(static_cast<uint8_t*>(data)), size_(size), max_handles_(max_handles) {}
+  Status Receive(NativeHandle socket);
+  // The handles that came with the message, once Receive() returned Ok.
+  std::vector<UniqueHandle>& handles() { return handles_; }
+
+ private:
+  uint8_t* const data_;
+  const size_t size_;
+  const size_t max_handles_;
+  size_t received_ = 0;
+  bool truncated_ = false;  // the peer attached more handles than fit
+  std::vector<UniqueHandle> handles_;
+};
+
 // Waits until `socket` is hung up or `timeout_ms` passes: kPeerClosed or kTimeout.
 Status WaitForHangup(NativeHandle socket, int timeout_ms);
 // Non-blocking check: kPeerClosed if the peer has hung up.

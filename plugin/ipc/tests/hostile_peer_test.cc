@@ -518,6 +518,67 @@ TEST(HostileHandshake, SilentClientTimesOutAndListenerAcceptsNextClient) {
   ExpectListenerServesClient(listener.get());
 }
 
+// The poller's handshake: Advance() never waits, consumes what has arrived
+// (so a level-triggered poller is not woken again by half a hello), and
+// handshakes in different states progress independently.
+TEST(HostileHandshake, PolledHandshakesNeverWaitAndProgressIndependently) {
+  const std::string address = NewAddress();
+  auto listener = MakeListener(address);
+  auto accept_one = [&]() {
+    UniqueHandle socket;
+    for (;;) {
+      Status s = listener->AcceptSocket(&socket);
+      if (s.ok()) return listener->BeginHandshake(std::move(socket));
+      EXPECT_EQ(s.code(), StatusCode::kWouldBlock) << s.ToString();
+      EXPECT_TRUE(platform::WaitReadable(listener->listen_handle(), kIoTimeoutMs).ok());
+    }
+  };
+  const ClientHello hello = GoodHello();
+  const auto* hello_bytes = reinterpret_cast<const uint8_t*>(&hello);
+  RawClient halting;  // sends half a hello, then (later) the rest
+  ASSERT_TRUE(platform::ConnectLocal(address, kIoTimeoutMs, &halting.socket).ok());
+  ASSERT_TRUE(platform::SendMessage(halting.socket.get(), hello_bytes, 20, {}, kIoTimeoutMs).ok());
+  auto halting_server = accept_one();
+  UniqueHandle silent;
+  ASSERT_TRUE(platform::ConnectLocal(address, kIoTimeoutMs, &silent).ok());
+  auto silent_server = accept_one();
+  RawClient prompt;  // hello and confirmation at once
+  ASSERT_TRUE(RawSendHello(address, hello, &prompt, true).ok());
+  auto prompt_server = accept_one();
+
+  std::unique_ptr<Connection> connection;
+  EXPECT_EQ(halting_server->Advance(&connection).code(), StatusCode::kWouldBlock);
+  EXPECT_EQ(platform::WaitReadable(halting_server->socket(), 0).code(), StatusCode::kTimeout)
+      << "the half hello must have been consumed";
+  EXPECT_EQ(silent_server->Advance(&connection).code(), StatusCode::kWouldBlock);
+  Status s = prompt_server->Advance(&connection);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  ASSERT_NE(connection, nullptr);
+  EXPECT_TRUE(RawReceiveReply(&prompt, SharedMemoryKind::kMemfd).ok());
+
+  // The rest of the hello: the server answers and then waits for the
+  // confirmation, again without blocking.
+  ASSERT_TRUE(platform::SendMessage(halting.socket.get(), hello_bytes + 20, sizeof(hello) - 20, {},
+                                    kIoTimeoutMs)
+                  .ok());
+  ASSERT_TRUE(platform::WaitReadable(halting_server->socket(), kIoTimeoutMs).ok());
+  std::unique_ptr<Connection> halting_connection;
+  EXPECT_EQ(halting_server->Advance(&halting_connection).code(), StatusCode::kWouldBlock);
+  ASSERT_TRUE(RawReceiveReply(&halting, SharedMemoryKind::kMemfd).ok());
+  ClientReady ready{kReadyMagic, 0};
+  ASSERT_TRUE(
+      platform::SendMessage(halting.socket.get(), &ready, sizeof(ready), {}, kIoTimeoutMs).ok());
+  ASSERT_TRUE(platform::WaitReadable(halting_server->socket(), kIoTimeoutMs).ok());
+  s = halting_server->Advance(&halting_connection);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_NE(halting_connection, nullptr);
+
+  // The silent one is still waiting, until its own deadline.
+  EXPECT_EQ(silent_server->Advance(&connection).code(), StatusCode::kWouldBlock);
+  EXPECT_GT(silent_server->deadline(), Clock::now());
+  EXPECT_STATUS(silent_server->TimedOut(), StatusCode::kTimeout, "client handshake: timed out");
+}
+
 TEST(HostileHandshake, BadOrFdCarryingClientReadyIsRejected) {
   const std::string address = NewAddress();
   auto listener = MakeListener(address);

@@ -243,15 +243,9 @@ Status SendMessage(NativeHandle socket, const void* data, size_t size,
   return Status::Ok();
 }
 
-Status ReceiveMessage(NativeHandle socket, void* data, size_t size, size_t max_handles,
-                      std::vector<UniqueHandle>* handles, int timeout_ms) {
-  handles->clear();
-  const Clock::time_point deadline = DeadlineFromMs(timeout_ms);
-  uint8_t* p = static_cast<uint8_t*>(data);
-  size_t received = 0;
-  Status error;
-  while (received < size) {
-    iovec iov = {p + received, size - received};
+Status MessageReceiver::Receive(NativeHandle socket) {
+  while (received_ < size_) {
+    iovec iov = {data_ + received_, size_ - received_};
     msghdr msg = {};
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
@@ -266,14 +260,12 @@ Status ReceiveMessage(NativeHandle socket, void* data, size_t size, size_t max_h
     ssize_t n = ::recvmsg(socket, &msg, flags);
     if (n < 0) {
       if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        Status s = PollOne(socket, POLLIN, deadline, "waiting for the handshake");
-        if (!s.ok()) return s;
-        continue;
-      }
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return Status::WouldBlock();
       if (errno == ECONNRESET) {
+        handles_.clear();
         return Status(StatusCode::kPeerClosed, "peer reset the socket during the handshake");
       }
+      handles_.clear();
       return ErrnoStatus("recvmsg");
     }
     // Take ownership of every descriptor first, so none leaks whatever
@@ -284,27 +276,42 @@ Status ReceiveMessage(NativeHandle socket, void* data, size_t size, size_t max_h
       for (size_t i = 0; i < count; ++i) {
         int fd;
         std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-        handles->emplace_back(fd);
+        handles_.emplace_back(fd);
       }
     }
-    if (msg.msg_flags & MSG_CTRUNC) {
-      error = Status(StatusCode::kProtocol, "peer sent more descriptors than allowed");
-    }
+    if (msg.msg_flags & MSG_CTRUNC) truncated_ = true;
     if (n == 0) {
-      handles->clear();
-      return Status(StatusCode::kPeerClosed, received == 0
+      handles_.clear();
+      return Status(StatusCode::kPeerClosed, received_ == 0
                                                  ? "peer closed the socket during the handshake"
                                                  : "peer closed the socket mid-message");
     }
-    received += static_cast<size_t>(n);
+    received_ += static_cast<size_t>(n);
   }
-  if (error.ok() && handles->size() > max_handles) {
-    error = Status(StatusCode::kProtocol, "peer sent " + std::to_string(handles->size()) +
+  Status error;
+  if (truncated_) {
+    error = Status(StatusCode::kProtocol, "peer sent more descriptors than allowed");
+  } else if (handles_.size() > max_handles_) {
+    error = Status(StatusCode::kProtocol, "peer sent " + std::to_string(handles_.size()) +
                                               " descriptors, at most " +
-                                              std::to_string(max_handles) + " allowed");
+                                              std::to_string(max_handles_) + " allowed");
   }
-  if (!error.ok()) handles->clear();
+  if (!error.ok()) handles_.clear();
   return error;
+}
+
+Status ReceiveMessage(NativeHandle socket, void* data, size_t size, size_t max_handles,
+                      std::vector<UniqueHandle>* handles, int timeout_ms) {
+  handles->clear();
+  const Clock::time_point deadline = DeadlineFromMs(timeout_ms);
+  MessageReceiver receiver(data, size, max_handles);
+  for (;;) {
+    Status s = receiver.Receive(socket);
+    if (s.ok()) *handles = std::move(receiver.handles());
+    if (s.code() != StatusCode::kWouldBlock) return s;
+    s = PollOne(socket, POLLIN, deadline, "waiting for the handshake");
+    if (!s.ok()) return s;
+  }
 }
 
 Status CheckAlive(NativeHandle socket) {
