@@ -9,11 +9,11 @@ namespace grpc_shm {
 namespace transport {
 namespace {
 
-// A lane's threads: started on demand when every thread is busy and a job
-// waits, up to kMaxThreads, never stopped. One slow or silent peer then holds
-// one thread for up to the handshake timeout while the others carry on; the
-// cap keeps the thread count independent of the number of peers.
-class Lane {
+// Threads started on demand when every thread is busy and a job waits, up
+// to kMaxThreads, never stopped. One slow or silent peer then holds one
+// thread for up to the handshake timeout while the others carry on; the cap
+// keeps the thread count independent of the number of peers.
+class Workers {
  public:
   static constexpr int kMaxThreads = 8;
 
@@ -54,11 +54,10 @@ class Lane {
 
 }  // namespace
 
-void RunBlocking(BlockingLane lane, std::function<void()> job) {
+void RunBlocking(std::function<void()> job) {
   // Leaked on purpose: the threads may be blocked in a job at exit.
-  static Lane* connect_lane = new Lane();
-  static Lane* handshake_lane = new Lane();
-  (lane == BlockingLane::kClientConnect ? connect_lane : handshake_lane)->Post(std::move(job));
+  static Workers* workers = new Workers();
+  workers->Post(std::move(job));
 }
 
 }  // namespace transport

@@ -48,7 +48,7 @@ class ShmConnector : public grpc_core::SubchannelConnector {
     // The job keeps the connector alive until it has reported.
     grpc_core::RefCountedPtr<grpc_core::SubchannelConnector> self = Ref();
     std::string target = *address;
-    RunBlocking(BlockingLane::kClientConnect, [self, target, options]() {
+    RunBlocking([self, target, options]() {
       static_cast<ShmConnector*>(self.get())->ConnectBlocking(target, options);
     });
   }

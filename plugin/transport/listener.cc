@@ -1,15 +1,20 @@
 #include "plugin/transport/listener.h"
 
 #include <grpc/support/log.h>
+#include <sys/timerfd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_set>
 
 #include "absl/strings/str_cat.h"
 #include "plugin/ipc/connection.h"
-#include "plugin/transport/blocking_worker.h"
 #include "plugin/transport/options_args.h"
 #include "plugin/transport/poller.h"
 #include "plugin/transport/shm_transport.h"
@@ -36,26 +41,23 @@ ipc::Status Admit(const ShmOptions& options, const platform::PeerCredentials& pe
                                                      " is not in the server's allow-list");
 }
 
-// What handshake jobs share with the listener: they may outlive it, and
-// must not reach the server once it has stopped listening.
+class HandshakeSource;
+
+// What the listener shares with the handshakes it started: they may outlive
+// it, and must not reach the server once it has stopped listening.
 struct ListenerState {
   std::mutex mu;
   bool shut_down = false;  // guarded by mu; set before the server goes away
   grpc_core::Server* server;
   ShmOptions options;
-  std::unique_ptr<ipc::Listener> ipc_listener;
+  std::string address;
+  std::unique_ptr<ipc::Listener> ipc_listener;   // reset once the listener is removed
+  std::unordered_set<HandshakeSource*> pending;  // guarded by mu
 };
 
-void HandshakeAndSetup(const std::shared_ptr<ListenerState>& state, platform::UniqueHandle socket) {
-  std::unique_ptr<ipc::Connection> connection;
-  ipc::Status status = state->ipc_listener->Handshake(std::move(socket), &connection);
-  if (!status.ok()) {
-    gpr_log(GPR_INFO, "grpc_shm: handshake with a client on %s failed: %s",
-            state->ipc_listener->address().c_str(), status.ToString().c_str());
-    return;
-  }
-  grpc_core::ApplicationCallbackExecCtx callback_exec_ctx;
-  ExecCtx exec_ctx;
+// Turns a finished handshake into a transport of the server. Poller thread
+// (inside its ExecCtx).
+void SetUpServerTransport(ListenerState* state, std::unique_ptr<ipc::Connection> connection) {
   // Held across SetupTransport so the server cannot finish shutting down in
   // between; the server never calls back into the listener while holding
   // its own locks, so this cannot deadlock.
@@ -74,6 +76,88 @@ void HandshakeAndSetup(const std::shared_ptr<ListenerState>& state, platform::Un
   }
   StartShmTransport(transport);
 }
+
+// One client's handshake, carried by the poller: it advances whenever the
+// client's socket has something to say, and a timer ends it at the
+// handshake deadline. No thread waits for a client, so any number of slow
+// or silent clients cannot hold up the others.
+class HandshakeSource : public PollSource {
+ public:
+  // Poller thread (the listener's accept).
+  static void Start(std::shared_ptr<ListenerState> state,
+                    std::unique_ptr<ipc::ServerHandshake> handshake) {
+    platform::UniqueHandle timer(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+    const auto timeout = handshake->deadline() - ipc::Connection::Clock::now();
+    const auto secs = std::chrono::duration_cast<std::chrono::seconds>(timeout);
+    itimerspec when{};
+    when.it_value.tv_sec = secs.count();
+    when.it_value.tv_nsec = std::max<long>(
+        1, static_cast<long>(
+               std::chrono::duration_cast<std::chrono::nanoseconds>(timeout - secs).count()));
+    if (!timer.valid() || timerfd_settime(timer.get(), 0, &when, nullptr) != 0) {
+      gpr_log(GPR_ERROR, "grpc_shm: no timer for a client's handshake on %s (%s); dropping it",
+              state->address.c_str(), strerror(errno));
+      return;
+    }
+    auto* source = new HandshakeSource(state, std::move(handshake), std::move(timer));
+    // Registered and added under the lock, so the listener's shutdown sees
+    // every handshake it must end, and only after it was added.
+    std::lock_guard<std::mutex> lock(state->mu);
+    if (state->shut_down) {
+      delete source;
+      return;
+    }
+    state->pending.insert(source);
+    Poller::Get().Add(source, {{source->handshake_->socket(), kClientSocket,
+                                PollSource::kReadable | PollSource::kHangup},
+                               {source->timer_.get(), kTimer, PollSource::kReadable}});
+  }
+
+  // Any thread; the caller holds state->mu or is the poller thread.
+  void Finish() {
+    if (!finishing_.exchange(true)) Poller::Get().Remove(this);
+  }
+
+  void OnEvent(int role, uint32_t) override {
+    if (finishing_) return;
+    if (role == kTimer) {
+      gpr_log(GPR_INFO, "grpc_shm: handshake with a client on %s failed: %s",
+              state_->address.c_str(), handshake_->TimedOut().ToString().c_str());
+      Finish();
+      return;
+    }
+    std::unique_ptr<ipc::Connection> connection;
+    ipc::Status status = handshake_->Advance(&connection);
+    if (status.code() == ipc::StatusCode::kWouldBlock) return;
+    if (status.ok()) {
+      SetUpServerTransport(state_.get(), std::move(connection));
+    } else {
+      gpr_log(GPR_INFO, "grpc_shm: handshake with a client on %s failed: %s",
+              state_->address.c_str(), status.ToString().c_str());
+    }
+    Finish();
+  }
+
+  void OnRemoved() override {
+    {
+      std::lock_guard<std::mutex> lock(state_->mu);
+      state_->pending.erase(this);
+    }
+    delete this;
+  }
+
+ private:
+  enum Role { kClientSocket = 0, kTimer = 1 };
+
+  HandshakeSource(std::shared_ptr<ListenerState> state,
+                  std::unique_ptr<ipc::ServerHandshake> handshake, platform::UniqueHandle timer)
+      : state_(std::move(state)), handshake_(std::move(handshake)), timer_(std::move(timer)) {}
+
+  const std::shared_ptr<ListenerState> state_;
+  const std::unique_ptr<ipc::ServerHandshake> handshake_;
+  const platform::UniqueHandle timer_;
+  std::atomic<bool> finishing_{false};
+};
 
 class ShmListener : public grpc_core::Server::ListenerInterface, public PollSource {
  public:
@@ -96,6 +180,8 @@ class ShmListener : public grpc_core::Server::ListenerInterface, public PollSour
     {
       std::lock_guard<std::mutex> lock(state_->mu);
       state_->shut_down = true;
+      // Handshakes still under way end now, not at their deadlines.
+      for (HandshakeSource* handshake : state_->pending) handshake->Finish();
     }
     if (started_) {
       Poller::Get().Remove(this);  // OnRemoved finishes the job
@@ -111,20 +197,21 @@ class ShmListener : public grpc_core::Server::ListenerInterface, public PollSour
       ipc::Status status = state_->ipc_listener->AcceptSocket(&socket);
       if (status.code() == ipc::StatusCode::kWouldBlock) return;
       if (!status.ok()) {
-        gpr_log(GPR_ERROR, "grpc_shm: accept on %s failed: %s",
-                state_->ipc_listener->address().c_str(), status.ToString().c_str());
+        gpr_log(GPR_ERROR, "grpc_shm: accept on %s failed: %s", state_->address.c_str(),
+                status.ToString().c_str());
         return;
       }
-      auto state = state_;
-      auto* raw = new platform::UniqueHandle(std::move(socket));
-      RunBlocking(BlockingLane::kServerHandshake, [state, raw]() {
-        std::unique_ptr<platform::UniqueHandle> owned(raw);
-        HandshakeAndSetup(state, std::move(*owned));
-      });
+      HandshakeSource::Start(state_, state_->ipc_listener->BeginHandshake(std::move(socket)));
     }
   }
 
   void OnRemoved() override {
+    {
+      // Stop listening now: the address is free for a new server at once,
+      // even while handshakes started here are still ending.
+      std::lock_guard<std::mutex> lock(state_->mu);
+      state_->ipc_listener.reset();
+    }
     if (on_destroy_done_ != nullptr) {
       ExecCtx::Run(DEBUG_LOCATION, on_destroy_done_, absl::OkStatus());
     }
@@ -144,6 +231,7 @@ absl::Status AddShmListener(grpc_core::Server* server, const std::string& ipc_ad
   auto state = std::make_shared<ListenerState>();
   state->server = server;
   state->options = options;
+  state->address = ipc_address;
   ipc::Listener::Options listen_options;
   listen_options.max_ring_bytes = NormalizeRingBytes(options.ring_bytes);
   listen_options.handshake_timeout = options.handshake_timeout;

@@ -123,7 +123,7 @@ struct ShmTransport {
   bool goaway_received = false;  // client: no new streams on this transport
   bool closed = false;
   grpc_error_handle close_error;
-  bool polling = false;  // registered with the poller
+  bool polling = false;      // registered with the poller
   bool grpc_polled = false;  // gRPC's polling threads watch us (grpc_poller.h)
   bool removal_posted = false;
   bool waiting_for_space = false;  // the poller was asked to wait for space

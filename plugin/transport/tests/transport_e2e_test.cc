@@ -720,12 +720,22 @@ TEST_P(ShmOnlyTest, HostileClientDoesNotDisturbOthers) {
 // the server's handshake timeout (5 s here). Other clients' handshakes must
 // not queue behind it: with three silent clients ahead of it, a real one
 // still connects and gets its answer within a 3 s deadline.
+// The server's half of each handshake runs on its poller and never waits
+// for a client, so no number of clients that connect and say nothing, or
+// stall halfway through their hello, delays anyone else. (With a thread
+// per pending handshake, capped at 8, this took the 5 s handshake timeout.)
 TEST_P(ShmOnlyTest, SilentClientsDoNotHoldUpOtherClientsHandshakes) {
   StartServer();
   const std::string ipc_address = address_.substr(4);  // "@name"
-  std::vector<platform::UniqueHandle> silent(3);
+  std::vector<platform::UniqueHandle> silent(32);
   for (auto& socket : silent) {
     ASSERT_TRUE(platform::ConnectLocal(ipc_address, 5000, &socket).ok());
+  }
+  std::vector<platform::UniqueHandle> stalled(8);
+  const char half_hello[12] = {};
+  for (auto& socket : stalled) {
+    ASSERT_TRUE(platform::ConnectLocal(ipc_address, 5000, &socket).ok());
+    ASSERT_TRUE(platform::SendMessage(socket.get(), half_hello, sizeof(half_hello), {}, 5000).ok());
   }
   for (int i = 0; i < 2; ++i) {
     grpc::ChannelArguments args;
@@ -765,6 +775,41 @@ TEST_P(ShmOnlyTest, ClientAndServerInOneProcess) {
     ASSERT_TRUE(status.ok()) << status.error_message();
     EXPECT_EQ(resp.message(), "self");
   }
+  server->Shutdown();
+}
+
+// Shutting a server down ends the handshakes still under way at once (the
+// clients see a hang-up, not the handshake timeout) and frees its address
+// for a new server straight away.
+TEST_P(ShmOnlyTest, ServerShutdownEndsPendingHandshakesAndFreesTheAddress) {
+  const std::string ipc_address = address_.substr(4);
+  std::vector<platform::UniqueHandle> silent(3);
+  {
+    InProcessEcho service;
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort(address_, ServerCredentials());
+    builder.RegisterService(&service);
+    std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+    ASSERT_NE(server, nullptr);
+    for (auto& socket : silent) {
+      ASSERT_TRUE(platform::ConnectLocal(ipc_address, 5000, &socket).ok());
+    }
+    server->Shutdown();
+  }
+  for (auto& socket : silent) {
+    // Well inside the 5 s handshake timeout.
+    EXPECT_EQ(platform::WaitForHangup(socket.get(), 2000).code(), ipc::StatusCode::kPeerClosed);
+  }
+  InProcessEcho service;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(address_, ServerCredentials());
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr) << "the address is still taken";
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  EchoResponse resp;
+  EXPECT_TRUE(Stub()->Unary(&ctx, EchoRequest(), &resp).ok());
   server->Shutdown();
 }
 
