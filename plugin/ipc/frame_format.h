@@ -39,7 +39,8 @@ enum FrameType : uint8_t {
   kFrameGoaway = 5,            // no new streams; aux = last accepted stream id
   kFramePing = 6,              // aux = opaque id, answered with kFramePingAck
   kFramePingAck = 7,
-  kFrameTypeMax = kFramePingAck,
+  kFrameWindowUpdate = 8,  // the receiver took aux more message bytes of the stream
+  kFrameTypeMax = kFrameWindowUpdate,
 };
 
 enum FrameFlags : uint8_t {

@@ -17,7 +17,8 @@ namespace ipc {
 constexpr size_t kCacheLineSize = 64;
 constexpr uint32_t kSegmentMagic = 0x4d485347;  // "GSHM"
 // 2: records are published by a seal in their header, not a write position.
-constexpr uint32_t kProtocolVersion = 2;
+// 3: per-stream flow control (kFrameWindowUpdate).
+constexpr uint32_t kProtocolVersion = 3;
 
 // Ring sizes are powers of two within these bounds.
 constexpr uint32_t kMinRingBytes = 4096;

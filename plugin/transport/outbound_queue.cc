@@ -26,6 +26,7 @@ void OutboundQueue::PushMessage(uint32_t stream_id, uint8_t flags, grpc_core::Sl
   item.header.flags = flags;
   item.is_message = true;
   item.message.Swap(message);
+  windows_.emplace(stream_id, kStreamWindow);
   item.done = std::move(done);
   items_.push_back(std::move(item));
 }
@@ -37,11 +38,12 @@ size_t OutboundQueue::ChunkLimit(const ipc::Connection& connection) {
   return std::min(quarter, connection.max_frame_payload());
 }
 
-size_t OutboundQueue::payload_bytes_needed(const ipc::Connection& connection) const {
-  if (items_.empty()) return 0;
-  const Item& item = items_.front();
-  if (!item.is_message) return item.payload.size();
-  return std::min(item.message.Length() - item.offset, ChunkLimit(connection));
+void OutboundQueue::GrantWindow(uint32_t stream_id, uint32_t bytes) {
+  auto it = windows_.find(stream_id);
+  if (it == windows_.end()) return;  // a stream we are done with
+  // A peer cannot make a window grow without bound: at most what the
+  // stream has sent plus a fresh window.
+  it->second = std::min<int64_t>(it->second + bytes, kStreamWindow);
 }
 
 ipc::Status OutboundQueue::WriteMessageChunks(ipc::Connection* connection, Item* item) {
@@ -78,23 +80,60 @@ ipc::Status OutboundQueue::WriteMessageChunks(ipc::Connection* connection, Item*
 }
 
 ipc::Status OutboundQueue::Flush(ipc::Connection* connection) {
-  while (!items_.empty()) {
-    Item& item = items_.front();
-    if (item.is_message) {
-      ipc::Status status = WriteMessageChunks(connection, &item);
-      if (!status.ok()) return status;
-      MessageDone done = std::move(item.done);
-      items_.pop_front();
+  waiting_for_ring_ = false;
+  // Streams whose next message waits for window: their later frames wait
+  // too (a stream's frames stay in order), other streams' frames go on.
+  std::vector<uint32_t> blocked;
+  // Completions run once we are done with items_ (they may queue more).
+  std::vector<MessageDone> sent;
+  auto finish = [&](ipc::Status status) {
+    for (auto& done : sent) {
       if (done) done(absl::OkStatus());
+    }
+    return status;
+  };
+  auto is_blocked = [&](uint32_t id) {
+    return std::find(blocked.begin(), blocked.end(), id) != blocked.end();
+  };
+  for (auto it = items_.begin(); it != items_.end();) {
+    Item& item = *it;
+    const uint32_t id = item.header.stream_id;
+    if (!blocked.empty() && is_blocked(id)) {
+      ++it;
+      continue;
+    }
+    ipc::Status status;
+    if (item.is_message) {
+      if (!item.charged) {
+        auto window = windows_.find(id);
+        if (window != windows_.end()) {
+          if (window->second <= 0) {
+            blocked.push_back(id);
+            ++it;
+            continue;
+          }
+          window->second -= static_cast<int64_t>(item.message.Length());
+        }
+        item.charged = true;
+      }
+      status = WriteMessageChunks(connection, &item);
     } else {
       ipc::ConstByteSpan part{reinterpret_cast<const uint8_t*>(item.payload.data()),
                               item.payload.size()};
-      ipc::Status status = connection->TryWriteFrame(item.header, &part, 1);
-      if (!status.ok()) return status;
-      items_.pop_front();
+      status = connection->TryWriteFrame(item.header, &part, 1);
     }
+    if (status.code() == ipc::StatusCode::kWouldBlock) {
+      waiting_for_ring_ = true;
+      space_needed_ = item.is_message
+                          ? std::min(item.message.Length() - item.offset, ChunkLimit(*connection))
+                          : item.payload.size();
+      return finish(status);
+    }
+    if (!status.ok()) return finish(status);
+    if (item.done) sent.push_back(std::move(item.done));
+    it = items_.erase(it);
   }
-  return ipc::Status::Ok();
+  return finish(ipc::Status::Ok());
 }
 
 void OutboundQueue::DropMessagesOf(uint32_t stream_id, grpc_error_handle error) {
@@ -115,6 +154,8 @@ void OutboundQueue::DropMessagesOf(uint32_t stream_id, grpc_error_handle error) 
 void OutboundQueue::Clear(grpc_error_handle error) {
   std::deque<Item> items;
   items.swap(items_);
+  windows_.clear();
+  waiting_for_ring_ = false;
   for (auto& item : items) {
     if (item.done) item.done(error);
   }

@@ -225,6 +225,11 @@ ipc::Status ReadFramesLocked(ShmTransport* t, std::unique_lock<std::mutex>* lock
       case ipc::kFramePingAck:
         t->connection->Consume();
         break;
+      case ipc::kFrameWindowUpdate:
+        t->connection->Consume();
+        // The poller flushes once it has read everything.
+        t->outbound.GrantWindow(header.stream_id, header.aux);
+        break;
       default:
         return ipc::Status(ipc::StatusCode::kProtocol,
                            absl::StrCat("unknown frame type ", header.type));
@@ -295,6 +300,21 @@ void FlushLocked(ShmTransport* t) {
   }
 }
 
+void ReturnWindowLocked(ShmStream* s, size_t bytes) {
+  ShmTransport* t = s->t;
+  s->window_to_return += bytes;
+  if (s->window_to_return < static_cast<size_t>(OutboundQueue::kStreamWindow / 4)) return;
+  if (t->closed || !s->in_map) return;
+  while (s->window_to_return > 0) {
+    const uint32_t grant = static_cast<uint32_t>(std::min<size_t>(s->window_to_return, UINT32_MAX));
+    t->outbound.PushFrame(ipc::kFrameWindowUpdate, s->id, 0, grant, {});
+    s->window_to_return -= grant;
+  }
+  // Not FlushLocked: we may be in the middle of delivering to gRPC, and a
+  // failed write would close the transport under us. The poller flushes.
+  if (t->polling) KickPoller(t);
+}
+
 void ReleaseInboundLocked(ShmTransport* t, size_t bytes) {
   t->inbound_bytes -= bytes;
   if (t->reading_paused && t->inbound_bytes < ShmTransport::kMaxInboundBytes / 2) {
@@ -352,37 +372,53 @@ void ShmTransport::Source::OnEvent(int role, uint32_t events) {
   ShmTransport* t = t_;
   std::unique_lock<std::mutex> lock(t->mu);
   if (t->closed) return;
+  if (role == kRoleLiveness && (events & kHangup)) t->peer_hung_up = true;
+  if (t->reading) {
+    // Another thread is reading this connection and has let go of the lock
+    // while gRPC accepts a stream. Reading here too would take the new
+    // stream's next frames before the stream exists, and drop them; that
+    // thread reads on, and goes round once more for whatever woke us.
+    t->read_again = true;
+    return;
+  }
+  t->reading = true;
   for (;;) {
+    t->read_again = false;
     t->connection->Drain();
     ipc::Status status = ReadFramesLocked(t, &lock);
     if (!status.ok()) {
+      t->reading = false;
       CloseLocked(t, IpcError(status, "reading from peer"));
       return;
     }
-    if (t->closed) return;
+    if (t->closed) break;
     t->waiting_for_space = false;
     ipc::Status flushed = t->outbound.Flush(t->connection.get());
     if (!flushed.ok() && flushed.code() != ipc::StatusCode::kWouldBlock) {
+      t->reading = false;
       CloseLocked(t, IpcError(flushed, "writing to peer"));
       return;
     }
     MaybeFinishGracefulCloseLocked(t);
-    if (t->closed) return;
+    if (t->closed) break;
+    if (t->read_again) continue;
     // While reading is paused, waiting for data would wake at once.
     uint32_t bits = t->reading_paused ? 0u : static_cast<uint32_t>(ipc::kWaitingForData);
     size_t space_needed = 0;
-    if (!t->outbound.empty()) {
+    if (t->outbound.waiting_for_ring()) {
       bits |= ipc::kWaitingForSpace;
-      space_needed = t->outbound.payload_bytes_needed(*t->connection);
+      space_needed = t->outbound.payload_bytes_needed();
       t->waiting_for_space = true;
     }
     if (t->connection->PrepareToSleep(bits, space_needed)) break;
   }
+  t->reading = false;
+  if (t->closed) return;
   if (TraceEnabled()) {
     gpr_log(GPR_INFO, "shm %s %p: poller sleeps, outbound empty=%d streams=%zu",
             t->is_client ? "client" : "server", t, t->outbound.empty(), t->streams.size());
   }
-  if (role == kRoleLiveness && (events & kHangup)) {
+  if (t->peer_hung_up) {
     // Everything the peer wrote before it went away has been read above.
     CloseLocked(t, StatusError(GRPC_STATUS_UNAVAILABLE,
                                "shm transport: peer closed the connection "
@@ -474,6 +510,7 @@ void DestroyStream(grpc_transport* gt, grpc_stream* gs, grpc_closure* then_sched
       RemoveStreamLocked(t, s);
       FlushLocked(t);
     }
+    if (s->id != 0) t->outbound.ForgetStream(s->id);
     DropInboundLocked(s);
     t->all_streams.erase(s);
   }

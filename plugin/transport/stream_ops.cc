@@ -92,6 +92,7 @@ void DeliverMessage(ShmStream* s) {
     s->messages.pop_front();
     s->messages_bytes -= bytes;
     ReleaseInboundLocked(s->t, bytes);
+    ReturnWindowLocked(s, bytes);
   } else if (ReadClosed(s) && !s->assembling) {
     p.recv_message->reset();  // end of stream
   } else {

@@ -77,6 +77,8 @@ struct ShmStream {
   size_t messages_bytes = 0;  // in `messages`; counted in t->inbound_bytes
   bool assembling = false;    // a chunked message is arriving
   InboundMessage partial;
+  // Message bytes handed to gRPC and not yet returned to the peer's window.
+  size_t window_to_return = 0;
 
   // What we sent (queued counts as sent: the queue preserves order).
   bool initial_md_sent = false;
@@ -136,6 +138,12 @@ struct ShmTransport {
   static constexpr size_t kMaxInboundBytes = 64u << 20;
   size_t inbound_bytes = 0;
   bool reading_paused = false;
+  // A thread is in Source::OnEvent's read loop (which lets go of mu while
+  // gRPC accepts a stream): others leave the reading to it, setting
+  // read_again so it goes round once more.
+  bool reading = false;
+  bool read_again = false;
+  bool peer_hung_up = false;  // the liveness socket reported hang-up
 
   class Source : public PollSource {
    public:
@@ -164,6 +172,9 @@ void RemoveStreamLocked(ShmTransport* t, ShmStream* s);
 void DropInboundLocked(ShmStream* s);
 // Accounts for `bytes` leaving the inbound buffer.
 void ReleaseInboundLocked(ShmTransport* t, size_t bytes);
+// `bytes` of the stream's messages went to gRPC: give the peer that much
+// window back (in steps of a quarter window).
+void ReturnWindowLocked(ShmStream* s, size_t bytes);
 
 // ---- stream_ops.cc
 void PerformStreamOp(ShmTransport* t, ShmStream* s, grpc_transport_stream_op_batch* op);

@@ -864,6 +864,47 @@ TEST_P(ShmOnlyTest, WaitForReadyWaitsForTheServerToStart) {
 // A client that reads more slowly than the server writes: the transport
 // stops taking messages off the ring past its inbound limit (64 MiB), the
 // server's writes then wait, and everything still arrives once read.
+// Flow control is per stream, as with HTTP/2: a stream whose reader does
+// not read holds back only that stream's sender, so other calls on the same
+// connection go on. The stream below offers 96 MiB, more than a connection
+// buffers before it stops reading the ring; the connection is read while
+// the unary calls wait for their answers, so without per-stream windows the
+// unread stream filled that buffer and a later call waited behind it.
+TEST_P(TransportE2ETest, UnreadStreamDoesNotBlockOtherCallsOnTheConnection) {
+  StartServer();
+  auto stub = Stub();
+  constexpr int kResponses = 96;
+  grpc::ClientContext stream_ctx;
+  stream_ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+  EchoRequest stream_req;
+  stream_req.set_count(kResponses);
+  stream_req.set_response_bytes(1 << 20);
+  auto reader = stub->ServerStream(&stream_ctx, stream_req);
+  EchoResponse first;
+  ASSERT_TRUE(reader->Read(&first));  // the stream is under way; now nobody reads it
+
+  for (int i = 0; i < 300; ++i) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    EchoRequest req;
+    req.set_message("meanwhile");
+    EchoResponse resp;
+    grpc::Status status = stub->Unary(&ctx, req, &resp);
+    ASSERT_TRUE(status.ok()) << "call " << i << ": " << status.error_message();
+    EXPECT_EQ(resp.message(), "meanwhile");
+  }
+
+  int received = 1;
+  EchoResponse resp;
+  while (reader->Read(&resp)) {
+    EXPECT_EQ(resp.payload().size(), size_t{1} << 20);
+    ++received;
+  }
+  EXPECT_EQ(received, kResponses);
+  grpc::Status status = reader->Finish();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+}
+
 TEST_P(TransportE2ETest, SlowReaderGetsEveryMessage) {
   StartServer();
   auto stub = Stub();
