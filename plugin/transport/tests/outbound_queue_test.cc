@@ -1,0 +1,150 @@
+// OutboundQueue against a real connection pair in one process: per-stream
+// windows hold back only their own stream, a started message always
+// finishes, and a peer cannot grow a window past its size.
+#include "plugin/transport/outbound_queue.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "plugin/ipc/connection.h"
+
+namespace grpc_shm {
+namespace transport {
+namespace {
+
+constexpr size_t kMiB = size_t{1} << 20;
+
+struct Received {
+  uint32_t stream_id;
+  uint8_t type;
+  size_t bytes;  // whole message (chunks joined) or frame payload
+};
+
+class OutboundQueueTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string address = "@grpc-shm-outbound-queue-test-" + std::to_string(getpid()) + "-" +
+                                ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::unique_ptr<ipc::Listener> listener;
+    ipc::Listener::Options listen_options;
+    ASSERT_TRUE(ipc::Listener::Listen(address, listen_options, &listener).ok());
+    ipc::ConnectionOptions options = ipc::DefaultConnectionOptions();
+    options.ring_bytes = 32 * kMiB;  // everything below fits at once
+    ipc::Status connected;
+    std::thread client([&] { connected = ipc::Connect(address, options, &receiver_); });
+    ipc::Status accepted = listener->Accept(&sender_, 5000);
+    client.join();
+    ASSERT_TRUE(accepted.ok()) << accepted.ToString();
+    ASSERT_TRUE(connected.ok()) << connected.ToString();
+  }
+
+  void PushMessage(uint32_t stream_id, size_t bytes) {
+    grpc_core::SliceBuffer message;
+    message.Append(grpc_core::Slice::FromCopiedString(std::string(bytes, 'm')));
+    queue_.PushMessage(stream_id, 0, &message, [this](grpc_error_handle error) {
+      ++(error.ok() ? messages_sent_ : messages_dropped_);
+    });
+  }
+
+  // Everything in the receive ring now, chunked messages joined.
+  std::vector<Received> ReadAll() {
+    std::vector<Received> got;
+    size_t assembling = 0;
+    ipc::FrameView frame;
+    while (receiver_->Peek(&frame).ok()) {
+      const ipc::FrameHeader& h = frame.header;
+      if (h.type == ipc::kFrameMessage && (h.flags & ipc::kFlagMoreChunks)) {
+        assembling += frame.payload_size();
+      } else {
+        got.push_back({h.stream_id, h.type, assembling + frame.payload_size()});
+        assembling = 0;
+      }
+      receiver_->Consume();
+    }
+    return got;
+  }
+
+  std::unique_ptr<ipc::Connection> sender_, receiver_;
+  OutboundQueue queue_;
+  int messages_sent_ = 0;
+  int messages_dropped_ = 0;
+};
+
+TEST_F(OutboundQueueTest, StreamOutOfWindowWaitsWhileOtherStreamsPass) {
+  const size_t big = OutboundQueue::kStreamWindow + 1;  // starts, then overdraws
+  PushMessage(1, big);
+  PushMessage(1, 10);  // waits: stream 1's window is spent
+  queue_.PushFrame(ipc::kFrameTrailingMetadata, 1, 0, 0, "t1");  // waits behind it
+  PushMessage(3, 20);
+  queue_.PushFrame(ipc::kFrameTrailingMetadata, 3, 0, 0, "t3");
+
+  ASSERT_TRUE(queue_.Flush(sender_.get()).ok());
+  EXPECT_FALSE(queue_.waiting_for_ring());
+  EXPECT_FALSE(queue_.empty());
+  std::vector<Received> got = ReadAll();
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0].stream_id, 1u);
+  EXPECT_EQ(got[0].bytes, big);
+  EXPECT_EQ(got[1].stream_id, 3u);
+  EXPECT_EQ(got[1].bytes, 20u);
+  EXPECT_EQ(got[2].stream_id, 3u);
+  EXPECT_EQ(got[2].type, ipc::kFrameTrailingMetadata);
+  EXPECT_EQ(messages_sent_, 2);
+
+  // Window for someone else changes nothing; window back for stream 1
+  // releases its message and then its trailers, in order.
+  queue_.GrantWindow(3, 1 << 20);
+  queue_.GrantWindow(77, 1 << 20);
+  ASSERT_TRUE(queue_.Flush(sender_.get()).ok());
+  EXPECT_TRUE(ReadAll().empty());
+  queue_.GrantWindow(1, static_cast<uint32_t>(big));
+  ASSERT_TRUE(queue_.Flush(sender_.get()).ok());
+  EXPECT_TRUE(queue_.empty());
+  got = ReadAll();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].stream_id, 1u);
+  EXPECT_EQ(got[0].bytes, 10u);
+  EXPECT_EQ(got[1].type, ipc::kFrameTrailingMetadata);
+  EXPECT_EQ(messages_sent_, 3);
+}
+
+TEST_F(OutboundQueueTest, PeerCannotGrowAWindowPastItsSize) {
+  PushMessage(5, 1);
+  ASSERT_TRUE(queue_.Flush(sender_.get()).ok());
+  for (int i = 0; i < 8; ++i) queue_.GrantWindow(5, UINT32_MAX);
+  // Five 1 MiB messages: four fit a 4 MiB window, the fifth must wait.
+  for (int i = 0; i < 5; ++i) PushMessage(5, kMiB);
+  ASSERT_TRUE(queue_.Flush(sender_.get()).ok());
+  std::vector<Received> got = ReadAll();
+  ASSERT_EQ(got.size(), 5u);  // the 1-byte message and four of the five
+  EXPECT_FALSE(queue_.empty());
+  EXPECT_EQ(messages_sent_, 5);
+}
+
+TEST_F(OutboundQueueTest, ForgottenStreamIgnoresLateWindow) {
+  PushMessage(7, OutboundQueue::kStreamWindow);
+  PushMessage(7, 1);
+  ASSERT_TRUE(queue_.Flush(sender_.get()).ok());
+  EXPECT_EQ(ReadAll().size(), 1u);
+  queue_.DropMessagesOf(7, absl::CancelledError("gone"));
+  EXPECT_EQ(messages_dropped_, 1);
+  EXPECT_TRUE(queue_.empty());
+  queue_.ForgetStream(7);
+  // A late (or forged) window for the forgotten stream must not leave a
+  // window behind: were it kept (1 byte), the second message would wait.
+  queue_.GrantWindow(7, 1);
+  PushMessage(7, kMiB);
+  PushMessage(7, kMiB);
+  ASSERT_TRUE(queue_.Flush(sender_.get()).ok());
+  EXPECT_EQ(ReadAll().size(), 2u);
+  EXPECT_TRUE(queue_.empty());
+}
+
+}  // namespace
+}  // namespace transport
+}  // namespace grpc_shm
