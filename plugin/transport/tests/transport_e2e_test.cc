@@ -758,12 +758,19 @@ class InProcessEcho final : public EchoTest::Service {
   }
 };
 
+// A server for `service` on `address` (shm) in this process; null if it
+// cannot start.
+std::unique_ptr<grpc::Server> StartInProcessServer(const std::string& address,
+                                                   InProcessEcho* service) {
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(address, ServerCredentials());
+  builder.RegisterService(service);
+  return builder.BuildAndStart();
+}
+
 TEST_P(ShmOnlyTest, ClientAndServerInOneProcess) {
   InProcessEcho service;
-  grpc::ServerBuilder builder;
-  builder.AddListeningPort(address_, ServerCredentials());
-  builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  std::unique_ptr<grpc::Server> server = StartInProcessServer(address_, &service);
   ASSERT_NE(server, nullptr);
   auto stub = Stub();
   for (int i = 0; i < 3; ++i) {
@@ -786,10 +793,7 @@ TEST_P(ShmOnlyTest, ServerShutdownEndsPendingHandshakesAndFreesTheAddress) {
   std::vector<platform::UniqueHandle> silent(3);
   {
     InProcessEcho service;
-    grpc::ServerBuilder builder;
-    builder.AddListeningPort(address_, ServerCredentials());
-    builder.RegisterService(&service);
-    std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+    std::unique_ptr<grpc::Server> server = StartInProcessServer(address_, &service);
     ASSERT_NE(server, nullptr);
     for (auto& socket : silent) {
       ASSERT_TRUE(platform::ConnectLocal(ipc_address, 5000, &socket).ok());
@@ -801,10 +805,7 @@ TEST_P(ShmOnlyTest, ServerShutdownEndsPendingHandshakesAndFreesTheAddress) {
     EXPECT_EQ(platform::WaitForHangup(socket.get(), 2000).code(), ipc::StatusCode::kPeerClosed);
   }
   InProcessEcho service;
-  grpc::ServerBuilder builder;
-  builder.AddListeningPort(address_, ServerCredentials());
-  builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  std::unique_ptr<grpc::Server> server = StartInProcessServer(address_, &service);
   ASSERT_NE(server, nullptr) << "the address is still taken";
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
