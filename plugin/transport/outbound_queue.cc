@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
+
 namespace grpc_shm {
 namespace transport {
 
@@ -83,9 +85,9 @@ ipc::Status OutboundQueue::Flush(ipc::Connection* connection) {
   waiting_for_ring_ = false;
   // Streams whose next message waits for window: their later frames wait
   // too (a stream's frames stay in order), other streams' frames go on.
-  std::vector<uint32_t> blocked;
+  absl::InlinedVector<uint32_t, 4> blocked;
   // Completions run once we are done with items_ (they may queue more).
-  std::vector<MessageDone> sent;
+  absl::InlinedVector<MessageDone, 4> sent;
   auto finish = [&](ipc::Status status) {
     for (auto& done : sent) {
       if (done) done(absl::OkStatus());
