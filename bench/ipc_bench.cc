@@ -547,6 +547,13 @@ FrameHeader ControlHeader(uint32_t aux) {
   return h;
 }
 
+// The timing side's 64-byte message and the buffer its echo is copied to.
+struct PingBuffers {
+  PingBuffers() { std::memset(msg, 0xab, sizeof(msg)); }
+  alignas(64) uint8_t msg[64];
+  alignas(64) uint8_t in[64];
+};
+
 // Ring, timing side: send `seq` in the 64-byte message `msg`, wait for the
 // echo, copy it out to `in`, consume it and check it is this round trip's.
 inline void RingPing(Connection& c, uint64_t seq, uint8_t* msg, uint8_t* in, FrameView* f) {
@@ -590,9 +597,7 @@ Samples RingRoundTrip(const ConnectionOptions& options, bool pretouch = true) {
   ConnectedRun(
       options,
       [&](Connection& c) {
-        alignas(64) uint8_t msg[64];
-        alignas(64) uint8_t in[64];
-        std::memset(msg, 0xab, sizeof(msg));
+        PingBuffers buffers;
         FrameView f;
         if (pretouch) {
           std::vector<uint8_t> bulk(c.send_ring_bytes(), 0x11);
@@ -607,13 +612,13 @@ Samples RingRoundTrip(const ConnectionOptions& options, bool pretouch = true) {
           if (got != bulk.size()) Die("pretouch: bad echo size");
         }
         uint64_t seq = 0;
-        auto round_trip = [&] { RingPing(c, seq++, msg, in, &f); };
+        auto round_trip = [&] { RingPing(c, seq++, buffers.msg, buffers.in, &f); };
         if (pretouch) {
           lat = DriveRoundTrips(round_trip);
         } else {
           // Exactly the first lap of the smaller ring: no warm-up at all.
           const long lap = static_cast<long>(std::min(c.send_ring_bytes(), c.receive_ring_bytes()) /
-                                             grpc_shm::ipc::FrameRecordSize(sizeof(msg)));
+                                             grpc_shm::ipc::FrameRecordSize(sizeof(buffers.msg)));
           lat = DriveRoundTrips(round_trip, 0, lap);
         }
         FrameHeader stop{};
@@ -714,9 +719,7 @@ void PairedSpinRoundTrips(const ConnectionOptions& options, long blocks, long pe
   ConnectedRun(
       options,
       [&](Connection& c) {
-        alignas(64) uint8_t msg[64];
-        alignas(64) uint8_t in[64];
-        std::memset(msg, 0xab, sizeof(msg));
+        PingBuffers buffers;
         FrameView f;
         uint32_t ping = 1;
         uint64_t seq = 0, slot_seq = 0;
@@ -724,8 +727,10 @@ void PairedSpinRoundTrips(const ConnectionOptions& options, long blocks, long pe
         std::vector<Samples> block[2];
         for (auto& b : block) b.assign(kKinds, Samples(static_cast<size_t>(per_block)));
         auto raw_rt = [&] { RawSpinPing(word, &ping); };
-        auto payload_rt = [&] { SlotPing(&slots[0], &slots[1], ++slot_seq, msg, in); };
-        auto ring_rt = [&] { RingPing(c, seq++, msg, in, &f); };
+        auto payload_rt = [&] {
+          SlotPing(&slots[0], &slots[1], ++slot_seq, buffers.msg, buffers.in);
+        };
+        auto ring_rt = [&] { RingPing(c, seq++, buffers.msg, buffers.in, &f); };
         auto timed = [&](int kind) {
           auto run = [&](auto& rt) {
             for (long i = 0; i < kBlockWarmup; ++i) rt();
@@ -1270,14 +1275,13 @@ int main(int argc, char** argv) {
        {}},
   };
   const std::string only_keys = "," + g_cfg.only + ",";
-  auto only_has = [&](const char* key) {
-    return only_keys.find("," + std::string(key) + ",") != std::string::npos;
+  auto only_has = [&](const std::string& key) {
+    return only_keys.find("," + key + ",") != std::string::npos;
   };
   if (!g_cfg.only.empty()) {
-    const std::string& keys = only_keys;
     std::vector<Scenario> chosen;
     for (Scenario& sc : scenarios) {
-      if (keys.find("," + sc.key + ",") != std::string::npos) chosen.push_back(std::move(sc));
+      if (only_has(sc.key)) chosen.push_back(std::move(sc));
     }
     if (chosen.empty() && !only_has("paired") && !only_has("throughput")) {
       Die("--only matched no scenario");

@@ -120,14 +120,8 @@ class HandshakeSource : public PollSource {
 
   void OnEvent(int role, uint32_t) override {
     if (finishing_) return;
-    if (role == kTimer) {
-      gpr_log(GPR_INFO, "grpc_shm: handshake with a client on %s failed: %s",
-              state_->address.c_str(), handshake_->TimedOut().ToString().c_str());
-      Finish();
-      return;
-    }
     std::unique_ptr<ipc::Connection> connection;
-    ipc::Status status = handshake_->Advance(&connection);
+    ipc::Status status = role == kTimer ? handshake_->TimedOut() : handshake_->Advance(&connection);
     if (status.code() == ipc::StatusCode::kWouldBlock) return;
     if (status.ok()) {
       SetUpServerTransport(state_.get(), std::move(connection));

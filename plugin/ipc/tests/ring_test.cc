@@ -244,16 +244,19 @@ void StoreSeal(TestRing& ring, uint64_t pos, uint16_t seal) {
   ring_internal::SealAt(ring.data(), 4095, pos)->store(seal);
 }
 
+// The reader's next Peek must fail as CORRUPT, saying `why`.
+void ExpectPeekCorrupt(TestRing& ring, const std::string& why) {
+  FrameView f;
+  Status s = ring.reader().Peek(&f);
+  EXPECT_EQ(s.code(), StatusCode::kCorrupt);
+  EXPECT_NE(s.message().find(why), std::string::npos) << s.ToString();
+}
+
 TEST(RingCorruptionTest, SealThatIsNotTheExpectedOneIsCorrupt) {
   TestRing ring(4096);
   ASSERT_TRUE(Write(ring.writer(), 1, Pattern(8, 0)).ok());
   StoreSeal(ring, 0, static_cast<uint16_t>(FrameSeal(0) + 3));
-  FrameView f;
-  Status s = ring.reader().Peek(&f);
-  EXPECT_EQ(s.code(), StatusCode::kCorrupt);
-  EXPECT_NE(s.message().find("frame seal 32771 at position 0 is not the expected 32768"),
-            std::string::npos)
-      << s.ToString();
+  ExpectPeekCorrupt(ring, "frame seal 32771 at position 0 is not the expected 32768");
 }
 
 TEST(RingCorruptionTest, SealWithoutTheHighBitIsCorrupt) {
@@ -270,12 +273,7 @@ TEST(RingCorruptionTest, FrameLengthBeyondTheLargestFrame) {
   // The peer rewrites the header's length after sealing.
   const uint32_t evil = 4096 - 2 * kFrameHeaderSize + 1;
   std::memcpy(ring.data(), &evil, sizeof(evil));
-  FrameView f;
-  Status s = ring.reader().Peek(&f);
-  EXPECT_EQ(s.code(), StatusCode::kCorrupt);
-  EXPECT_NE(s.message().find("frame length 4065 exceeds the ring's largest frame (4064 bytes)"),
-            std::string::npos)
-      << s.ToString();
+  ExpectPeekCorrupt(ring, "frame length 4065 exceeds the ring's largest frame (4064 bytes)");
 }
 
 TEST(RingCorruptionTest, FrameLengthLargerThanRing) {
