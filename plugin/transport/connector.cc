@@ -1,10 +1,13 @@
 #include "plugin/transport/connector.h"
 
+#include <algorithm>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "plugin/ipc/connection.h"
 #include "plugin/transport/address.h"
 #include "plugin/transport/blocking_worker.h"
@@ -21,6 +24,20 @@ namespace {
 
 using grpc_core::ExecCtx;
 
+// Whether the server, as the kernel reports it, runs as a uid the channel
+// accepts. Refusing here means a server run by someone else (squatting on the
+// socket path or abstract name) never sees a call or its metadata.
+absl::Status CheckServerUid(const std::string& address, const std::vector<uid_t>& allowed,
+                            const platform::PeerCredentials& server) {
+  if (allowed.empty() || std::find(allowed.begin(), allowed.end(), server.uid) != allowed.end()) {
+    return absl::OkStatus();
+  }
+  return absl::UnavailableError(
+      absl::StrCat("shm: server on 'shm:", address, "' runs as uid ", server.uid,
+                   ", but this channel requires ", allowed.size() == 1 ? "uid " : "one of uids ",
+                   absl::StrJoin(allowed, ", "), " (ShmOptions::allowed_server_uids)"));
+}
+
 // Connects one subchannel. The IPC handshake blocks, so it runs on the
 // blocking worker; the result is reported back under an ExecCtx, as the
 // SubchannelConnector contract asks.
@@ -34,6 +51,7 @@ class ShmConnector : public grpc_core::SubchannelConnector {
       return;
     }
     ipc::ConnectionOptions options = ConnectionOptionsFromArgs(args.channel_args);
+    std::vector<uid_t> server_uids = AllowedServerUidsFromArgs(args.channel_args);
     // Never wait past the subchannel's own connect deadline.
     auto until_deadline = (args.deadline - grpc_core::Timestamp::Now()).millis();
     if (until_deadline > 0 && until_deadline < options.handshake_timeout.count()) {
@@ -48,8 +66,8 @@ class ShmConnector : public grpc_core::SubchannelConnector {
     // The job keeps the connector alive until it has reported.
     grpc_core::RefCountedPtr<grpc_core::SubchannelConnector> self = Ref();
     std::string target = *address;
-    RunBlocking([self, target, options]() {
-      static_cast<ShmConnector*>(self.get())->ConnectBlocking(target, options);
+    RunBlocking([self, target, options, server_uids]() {
+      static_cast<ShmConnector*>(self.get())->ConnectBlocking(target, options, server_uids);
     });
   }
 
@@ -59,9 +77,12 @@ class ShmConnector : public grpc_core::SubchannelConnector {
   }
 
  private:
-  void ConnectBlocking(const std::string& address, const ipc::ConnectionOptions& options) {
+  void ConnectBlocking(const std::string& address, const ipc::ConnectionOptions& options,
+                       const std::vector<uid_t>& server_uids) {
     std::unique_ptr<ipc::Connection> connection;
     ipc::Status status = ipc::Connect(address, options, &connection);
+    absl::Status server_ok = absl::OkStatus();
+    if (status.ok()) server_ok = CheckServerUid(address, server_uids, connection->peer());
     grpc_core::ApplicationCallbackExecCtx callback_exec_ctx;
     ExecCtx exec_ctx;
     grpc_closure* notify;
@@ -76,6 +97,8 @@ class ShmConnector : public grpc_core::SubchannelConnector {
         error = StatusError(
             GRPC_STATUS_UNAVAILABLE,
             absl::StrCat("shm: failed to connect to '", address, "': ", status.ToString()));
+      } else if (!server_ok.ok()) {
+        error = StatusError(GRPC_STATUS_UNAVAILABLE, server_ok.message());
       } else {
         std::string peer = absl::StrCat("shm:", address);
         grpc_transport* transport =

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "plugin/transport/address.h"
+#include "plugin/transport/auth_context.h"
 #include "plugin/transport/compression_filters.h"
 #include "plugin/transport/connector.h"
 #include "plugin/transport/listener.h"
@@ -20,6 +21,7 @@
 #include "src/core/lib/surface/channel.h"
 #include "src/core/lib/surface/server.h"
 #include "src/cpp/client/create_channel_internal.h"
+#include "src/cpp/server/secure_server_credentials.h"
 
 namespace grpc_shm {
 namespace {
@@ -82,12 +84,19 @@ class ShmChannelCredentials final : public grpc::ChannelCredentials {
 
 class ShmServerCredentials final : public grpc::ServerCredentials {
  public:
-  explicit ShmServerCredentials(const ShmOptions& options) : options_(options) {}
+  explicit ShmServerCredentials(const ShmOptions& options)
+      : options_(options),
+        core_(grpc_core::MakeRefCounted<transport::ShmCoreServerCredentials>()) {}
 
-  void SetAuthMetadataProcessor(const std::shared_ptr<grpc::AuthMetadataProcessor>&) override {
-    gpr_log(GPR_ERROR,
-            "grpc_shm: auth metadata processors are not supported; the peer's "
-            "identity is checked with ShmOptions::allowed_uids/allowed_gids");
+  // As gRPC's SecureServerCredentials do it, so a processor behaves the same
+  // on an shm port as on a TCP port of the same server: gRPC's wrapper runs a
+  // blocking processor on its own thread pool. The core credentials own the
+  // wrapper from here on (and destroy it when the last listener goes).
+  void SetAuthMetadataProcessor(
+      const std::shared_ptr<grpc::AuthMetadataProcessor>& processor) override {
+    auto* wrapper = new grpc::AuthMetadataProcessorAyncWrapper(processor);
+    core_->set_auth_metadata_processor({grpc::AuthMetadataProcessorAyncWrapper::Process,
+                                        grpc::AuthMetadataProcessorAyncWrapper::Destroy, wrapper});
   }
 
  private:
@@ -99,7 +108,7 @@ class ShmServerCredentials final : public grpc::ServerCredentials {
       return 0;
     }
     absl::Status status =
-        transport::AddShmListener(grpc_core::Server::FromC(server), *address, options_);
+        transport::AddShmListener(grpc_core::Server::FromC(server), *address, options_, core_);
     if (!status.ok()) {
       gpr_log(GPR_ERROR, "%s", std::string(status.message()).c_str());
       return 0;
@@ -109,6 +118,9 @@ class ShmServerCredentials final : public grpc::ServerCredentials {
   }
 
   const ShmOptions options_;
+  // Shared with every listener made from these credentials, which may
+  // outlive them.
+  const grpc_core::RefCountedPtr<transport::ShmCoreServerCredentials> core_;
 };
 
 }  // namespace

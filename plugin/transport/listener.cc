@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "plugin/ipc/connection.h"
+#include "plugin/transport/auth_context.h"
 #include "plugin/transport/options_args.h"
 #include "plugin/transport/poller.h"
 #include "plugin/transport/shm_transport.h"
@@ -49,6 +50,9 @@ struct ListenerState {
   std::mutex mu;
   bool shut_down = false;  // guarded by mu; set before the server goes away
   grpc_core::Server* server;
+  // The server's args plus our credentials: each connection's channel
+  // starts from these (see SetUpServerTransport).
+  grpc_core::ChannelArgs channel_args;
   ShmOptions options;
   std::string address;
   std::unique_ptr<ipc::Listener> ipc_listener;   // reset once the listener is removed
@@ -64,10 +68,13 @@ void SetUpServerTransport(ListenerState* state, std::unique_ptr<ipc::Connection>
   std::lock_guard<std::mutex> lock(state->mu);
   if (state->shut_down) return;
   std::string peer = PeerStringFor(*connection);
-  grpc_transport* transport = CreateShmTransport(std::move(connection), /*is_client=*/false, peer,
-                                                 state->server->channel_args());
-  grpc_error_handle error =
-      state->server->SetupTransport(transport, nullptr, state->server->channel_args(), nullptr);
+  // The peer's auth context, with the credentials already in the listener's
+  // args, puts gRPC's server auth filter on this connection's channel: it
+  // gives calls their auth context and runs the AuthMetadataProcessor.
+  grpc_core::ChannelArgs args = WithPeerAuthContext(state->channel_args, connection->peer());
+  grpc_transport* transport =
+      CreateShmTransport(std::move(connection), /*is_client=*/false, peer, args);
+  grpc_error_handle error = state->server->SetupTransport(transport, nullptr, args, nullptr);
   if (!error.ok()) {
     gpr_log(GPR_ERROR, "grpc_shm: server refused a transport: %s",
             grpc_core::StatusToString(error).c_str());
@@ -221,9 +228,11 @@ class ShmListener : public grpc_core::Server::ListenerInterface, public PollSour
 }  // namespace
 
 absl::Status AddShmListener(grpc_core::Server* server, const std::string& ipc_address,
-                            const ShmOptions& options) {
+                            const ShmOptions& options,
+                            grpc_core::RefCountedPtr<grpc_server_credentials> credentials) {
   auto state = std::make_shared<ListenerState>();
   state->server = server;
+  state->channel_args = WithServerCredentials(server->channel_args(), credentials.get());
   state->options = options;
   state->address = ipc_address;
   ipc::Listener::Options listen_options;

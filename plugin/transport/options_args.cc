@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <climits>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+
 namespace grpc_shm {
 namespace transport {
 
@@ -29,10 +33,26 @@ grpc_core::ChannelArgs AddOptionsToArgs(const ShmOptions& options, grpc_core::Ch
   auto clamp = [](int64_t v) {
     return static_cast<int>(std::min<int64_t>(std::max<int64_t>(v, 0), INT_MAX));
   };
-  return args.Set(kArgIsShm, 1)
-      .Set(kArgRingBytes, clamp(NormalizeRingBytes(options.ring_bytes)))
-      .Set(kArgSpinNanos, clamp(options.spin_budget.count()))
-      .Set(kArgHandshakeMs, clamp(options.handshake_timeout.count()));
+  args = args.Set(kArgIsShm, 1)
+             .Set(kArgRingBytes, clamp(NormalizeRingBytes(options.ring_bytes)))
+             .Set(kArgSpinNanos, clamp(options.spin_budget.count()))
+             .Set(kArgHandshakeMs, clamp(options.handshake_timeout.count()));
+  if (!options.allowed_server_uids.empty()) {
+    args = args.Set(kArgAllowedServerUids, absl::StrJoin(options.allowed_server_uids, ","));
+  }
+  return args;
+}
+
+std::vector<uid_t> AllowedServerUidsFromArgs(const grpc_core::ChannelArgs& args) {
+  std::vector<uid_t> uids;
+  absl::optional<absl::string_view> joined = args.GetString(kArgAllowedServerUids);
+  if (!joined.has_value()) return uids;
+  for (absl::string_view part : absl::StrSplit(*joined, ',', absl::SkipEmpty())) {
+    uint32_t uid;
+    // Only AddOptionsToArgs writes this arg, so every part parses.
+    if (absl::SimpleAtoi(part, &uid)) uids.push_back(static_cast<uid_t>(uid));
+  }
+  return uids;
 }
 
 ipc::ConnectionOptions ConnectionOptionsFromArgs(const grpc_core::ChannelArgs& args) {

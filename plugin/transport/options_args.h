@@ -4,6 +4,10 @@
 #ifndef GRPC_SHM_TRANSPORT_OPTIONS_ARGS_H_
 #define GRPC_SHM_TRANSPORT_OPTIONS_ARGS_H_
 
+#include <sys/types.h>
+
+#include <vector>
+
 #include "grpc_shm/options.h"
 #include "plugin/ipc/connection.h"
 #include "src/core/lib/channel/channel_args.h"
@@ -17,9 +21,13 @@ constexpr char kArgIsShm[] = "grpc_shm.transport";
 constexpr char kArgRingBytes[] = "grpc_shm.ring_bytes";
 constexpr char kArgSpinNanos[] = "grpc_shm.spin_ns";
 constexpr char kArgHandshakeMs[] = "grpc_shm.handshake_timeout_ms";
+// ShmOptions::allowed_server_uids, as decimal uids joined by commas.
+constexpr char kArgAllowedServerUids[] = "grpc_shm.allowed_server_uids";
 
 grpc_core::ChannelArgs AddOptionsToArgs(const ShmOptions& options, grpc_core::ChannelArgs args);
 ipc::ConnectionOptions ConnectionOptionsFromArgs(const grpc_core::ChannelArgs& args);
+// ShmOptions::allowed_server_uids of the channel whose args these are.
+std::vector<uid_t> AllowedServerUidsFromArgs(const grpc_core::ChannelArgs& args);
 // The IPC options for a ShmOptions (server side).
 ipc::ConnectionOptions ToConnectionOptions(const ShmOptions& options);
 // Power of two in the IPC core's bounds, at least `bytes`.

@@ -37,8 +37,28 @@ namespace grpc_shm {
 // with backoff, and supports WaitForConnected and wait-for-ready.
 std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials(const ShmOptions& options = {});
 
-// For grpc::ServerBuilder::AddListeningPort.
+// For grpc::ServerBuilder::AddListeningPort. SetAuthMetadataProcessor on the
+// result works as on gRPC's own server credentials: the processor sees every
+// call that arrives through this port, with the auth context below, and may
+// reject it or add properties.
 std::shared_ptr<grpc::ServerCredentials> ServerCredentials(const ShmOptions& options = {});
+
+// Who called. On a grpc-shm server, ServerContext::auth_context() (and the
+// auth context an AuthMetadataProcessor is given) describes the client
+// process as the kernel reported it when the client connected (SO_PEERCRED
+// on the handshake socket, so it cannot be forged by the client):
+//   transport_security_type  kTransportSecurityType ("shm")
+//   security_level           "TSI_PRIVACY_AND_INTEGRITY", as for gRPC's local
+//                            credentials over a Unix socket: only the two
+//                            processes hold the connection's memory
+//   shm_peer_pid, shm_peer_uid, shm_peer_gid   decimal numbers
+// The peer identity (AuthContext::GetPeerIdentity) is shm_peer_uid, so
+// IsPeerAuthenticated() is true. shm_peer_pid is absent where the platform
+// cannot tell it.
+inline constexpr char kTransportSecurityType[] = "shm";
+inline constexpr char kPeerPidProperty[] = "shm_peer_pid";
+inline constexpr char kPeerUidProperty[] = "shm_peer_uid";
+inline constexpr char kPeerGidProperty[] = "shm_peer_gid";
 
 // Registers the transport with gRPC's core configuration. The credentials
 // functions above do it for you; call this yourself only if your process

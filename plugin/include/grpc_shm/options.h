@@ -36,6 +36,14 @@ struct ShmOptions {
   // Longest the connection handshake (hello, segment and doorbell exchange)
   // may take before the attempt fails. Default: 5 s.
   std::chrono::milliseconds handshake_timeout{5000};
+
+  // Client only: which uids the server may run as, checked against the
+  // kernel-reported credentials of the process that listens on the address
+  // (SO_PEERCRED: its uid when it called listen()). A server run by anyone
+  // else, say one squatting on the socket path or abstract name, fails the
+  // connection before any call is sent, and calls fail with UNAVAILABLE
+  // naming both uids. Empty (the default) accepts any server.
+  std::vector<uid_t> allowed_server_uids;
 };
 
 }  // namespace grpc_shm

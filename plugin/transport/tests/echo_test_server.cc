@@ -2,6 +2,7 @@
 // process (flags: see main). Reads commands from stdin:
 //   "shutdown <ms>"  Shutdown(deadline = now + ms), then exit 0
 // and exits when stdin closes (the test process died).
+#include <grp.h>
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
@@ -148,7 +149,22 @@ int RunDoomedClient(const std::string& target, bool shm) {
   std::_Exit(0);
 }
 
+// Becomes user `uid_gid` ("UID:GID") for good, before anything listens, so
+// the kernel reports that user as the server to connecting clients.
+bool DropPrivileges(const std::string& uid_gid) {
+  size_t colon = uid_gid.find(':');
+  if (colon == std::string::npos) return false;
+  auto uid = static_cast<uid_t>(std::stoul(uid_gid.substr(0, colon)));
+  auto gid = static_cast<gid_t>(std::stoul(uid_gid.substr(colon + 1)));
+  if (setgroups(0, nullptr) != 0 || setgid(gid) != 0 || setuid(uid) != 0) {
+    std::perror("dropping privileges");
+    return false;
+  }
+  return getuid() == uid && geteuid() == uid;
+}
+
 // Flags: --shm=ADDRESS [--ring=BYTES] [--uds=PATH] [--tcp=PORT] [--deny-self]
+//        [--run-as=UID:GID]
 // Listens on every address given, at once (0 as TCP port picks one), and
 // prints "READY <tcp port>" once serving.
 // Or: --call=TARGET [--call-shm] for the client mode above.
@@ -159,6 +175,7 @@ int main(int argc, char** argv) {
   std::string shm_address, uds_path;
   int tcp_port = -1;
   grpc_shm::ShmOptions options;
+  std::string run_as;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&](const char* flag) -> const char* {
@@ -173,6 +190,8 @@ int main(int argc, char** argv) {
       uds_path = v;
     } else if (const char* v = value("--tcp=")) {
       tcp_port = std::atoi(v);
+    } else if (const char* v = value("--run-as=")) {
+      run_as = v;
     } else if (arg == "--deny-self") {
       // Admit only a uid and gid that are not ours.
       options.allowed_uids = {getuid() + 4242};
@@ -181,6 +200,11 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "unknown flag %s\n", argv[i]);
       return 2;
     }
+  }
+  if (!run_as.empty() && !DropPrivileges(run_as)) {
+    std::printf("FAILED\n");
+    std::fflush(stdout);
+    return 1;
   }
   EchoService service;
   grpc::ServerBuilder builder;
