@@ -162,6 +162,11 @@ class Listener {
     // ftruncate the segment and turn our next access into SIGBUS (memfd is
     // sealed against that; macOS refuses to resize shm objects).
     bool allow_eventfd = false;
+    // Futex doorbells cannot be polled: a server that waits for its clients
+    // with a poller (the gRPC transport) would never hear them ring, and
+    // its calls would hang. Such a server refuses them at the handshake,
+    // naming the doorbell, so the client fails at once instead.
+    bool allow_futex = true;
     // Decides from the kernel-reported credentials whether a client may
     // connect, before any memory is set up for it; a refusal reaches the
     // client with the status's message. Empty: anyone who can open the
@@ -194,10 +199,14 @@ class Listener {
   Status Accept(std::unique_ptr<Connection>* connection, int timeout_ms = -1);
 
  private:
-  Listener(std::string address, Options options, platform::UniqueHandle socket);
+  Listener(std::string address, Options options, platform::UniqueHandle socket,
+           platform::LocalSocketFile bound);
   const std::string address_;
   const Options options_;
   platform::UniqueHandle socket_;
+  // The socket file we bound: removed at destruction only if the path still
+  // names it.
+  const platform::LocalSocketFile bound_;
 };
 
 // The server half of one handshake as a state machine that never waits, so

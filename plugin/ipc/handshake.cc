@@ -127,20 +127,23 @@ Status Connect(const std::string& address, const ConnectionOptions& options,
   return Status::Ok();
 }
 
-Listener::Listener(std::string address, Options options, UniqueHandle socket)
-    : address_(std::move(address)), options_(options), socket_(std::move(socket)) {}
+Listener::Listener(std::string address, Options options, UniqueHandle socket,
+                   platform::LocalSocketFile bound)
+    : address_(std::move(address)), options_(options), socket_(std::move(socket)), bound_(bound) {}
 
 Listener::~Listener() {
   socket_.reset();
-  platform::UnlinkLocal(address_);
+  // Not UnlinkLocal(address_): the path may be another server's by now.
+  platform::UnlinkLocal(address_, bound_);
 }
 
 Status Listener::Listen(const std::string& address, const Options& options,
                         std::unique_ptr<Listener>* listener) {
   UniqueHandle socket;
-  Status s = platform::ListenLocal(address, options.backlog, &socket);
+  platform::LocalSocketFile bound;
+  Status s = platform::ListenLocal(address, options.backlog, &socket, &bound);
   if (!s.ok()) return s;
-  listener->reset(new Listener(address, options, std::move(socket)));
+  listener->reset(new Listener(address, options, std::move(socket), bound));
   return Status::Ok();
 }
 
@@ -280,6 +283,11 @@ Status ServerHandshake::AnswerHello() {
       !st.options.allow_eventfd) {
     bad = Status(StatusCode::kProtocol,
                  "eventfd doorbells are not enabled on this server; use socket or futex");
+  }
+  if (bad.ok() && hello.doorbell_kind == static_cast<uint32_t>(DoorbellKind::kFutex) &&
+      !st.options.allow_futex) {
+    bad = Status(StatusCode::kProtocol,
+                 "futex doorbells cannot be polled by this server; use socket doorbells");
   }
   if (bad.ok() && hello.memory_kind == static_cast<uint32_t>(SharedMemoryKind::kPosixShm) &&
       !st.options.allow_posix_shm) {

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -167,6 +168,35 @@ Status AcceptLocal(NativeHandle listener, UniqueHandle* socket);
 // Removes the filesystem entry of a listening address (no-op for abstract).
 void UnlinkLocal(const std::string& address);
 
+// Which file a listener bound, so that at shutdown it removes its own socket
+// file and nothing else: the path may meanwhile name another server's socket
+// (ours was replaced as stale) or anything else someone put there.
+struct LocalSocketFile {
+  uint64_t device = 0;
+  uint64_t inode = 0;
+  bool valid = false;  // false for abstract addresses: nothing to remove
+};
+// ListenLocal that also reports the socket file it bound. Only a socket file
+// nobody listens on is replaced; a regular file (or anything not a socket)
+// and a live server's socket are left alone and fail with an "address in
+// use (EADDRINUSE)" message.
+Status ListenLocal(const std::string& address, int backlog, UniqueHandle* listener,
+                   LocalSocketFile* bound);
+// Removes `address` only if it still is the socket file `bound`.
+void UnlinkLocal(const std::string& address, const LocalSocketFile& bound);
+
+// A descriptor held in reserve (on /dev/null) for AcceptLocalOrShed.
+Status OpenReserveHandle(UniqueHandle* reserve);
+// AcceptLocal for a level-triggered poller. When accept fails because the
+// process (EMFILE) or system (ENFILE) is out of descriptors, the pending
+// connection keeps the listener readable and the poller would call back at
+// once, forever. Instead the reserve is closed for a moment to accept that
+// connection and hang up on it (its client sees hang-up and may retry), then
+// reopened: `*shed` is true and the accept error is returned. Without a
+// reserve, or if the slot was taken meanwhile, it returns the error unshed.
+Status AcceptLocalOrShed(NativeHandle listener, UniqueHandle* reserve, UniqueHandle* socket,
+                         bool* shed);
+
 Status GetPeerCredentials(NativeHandle socket, PeerCredentials* creds);
 
 // Sends one message of `size` bytes with `handles` attached, all or nothing
@@ -196,7 +226,6 @@ class MessageReceiver {
   const size_t size_;
   const size_t max_handles_;
   size_t received_ = 0;
-  bool truncated_ = false;  // the peer attached more handles than fit
   std::vector<UniqueHandle> handles_;
 };
 
@@ -211,6 +240,14 @@ Status WaitReadable(NativeHandle handle, int timeout_ms);
 bool IsSocket(NativeHandle handle);
 // Hangs up our end: the peer sees kPeerClosed, our handle stays open.
 void ShutdownLocal(NativeHandle socket);
+
+// ---------------------------------------------------------------- timers
+
+// A one-shot timer whose handle becomes readable when it expires, for
+// pollers (Linux: timerfd). Non-blocking and close-on-exec.
+Status CreateTimer(UniqueHandle* timer);
+// (Re)arms `timer` to expire once, `after` from now (at least 1 ns).
+Status ArmTimer(NativeHandle timer, std::chrono::nanoseconds after);
 
 }  // namespace platform
 }  // namespace grpc_shm

@@ -60,13 +60,30 @@ Status ParseAddress(const std::string& address, sockaddr_un* sun, socklen_t* len
   return Status::Ok();
 }
 
-Status MakeSocket(UniqueHandle* out) {
-  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-  if (fd < 0) return ErrnoStatus("socket");
-  out->reset(fd);
+// Makes `fd` non-blocking and close-on-exec where the OS could not do it
+// atomically at creation.
+[[maybe_unused]] Status SetNonBlockingCloexec(int fd) {
   int fl = ::fcntl(fd, F_GETFL);
   if (fl < 0 || ::fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0) return ErrnoStatus("fcntl");
   if (::fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) return ErrnoStatus("fcntl");
+  return Status::Ok();
+}
+
+Status MakeSocket(UniqueHandle* out) {
+#if defined(SOCK_CLOEXEC) && defined(SOCK_NONBLOCK)
+  // Atomically close-on-exec: a fork + exec on another thread between
+  // socket() and fcntl() would hand the child a copy of our socket, and a
+  // socket that stays open in a stranger's process never hangs up.
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return ErrnoStatus("socket");
+  out->reset(fd);
+#else
+  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  if (fd < 0) return ErrnoStatus("socket");
+  out->reset(fd);
+  Status s = SetNonBlockingCloexec(fd);
+  if (!s.ok()) return s;
+#endif
 #ifdef SO_NOSIGPIPE
   int one = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof(one));
@@ -96,9 +113,82 @@ Status PollOne(int fd, short events, Clock::time_point deadline, const char* wha
   }
 }
 
+// AcceptLocal, also reporting the errno of a failed accept in `*err`.
+Status AcceptOnce(NativeHandle listener, UniqueHandle* socket, int* err) {
+  *err = 0;
+  for (;;) {
+#ifdef __linux__
+    // accept4: close-on-exec from the start (see MakeSocket).
+    int fd = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+#else
+    int fd = ::accept(listener, nullptr, nullptr);
+#endif
+    if (fd >= 0) {
+      UniqueHandle owned(fd);
+#ifndef __linux__
+      Status s = SetNonBlockingCloexec(fd);
+      if (!s.ok()) return s;
+#endif
+      *socket = std::move(owned);
+      return Status::Ok();
+    }
+    if (errno == EINTR || errno == ECONNABORTED) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return Status::WouldBlock();
+    *err = errno;
+    return ErrnoStatus("accept", *err);
+  }
+}
+
+// Whether a server listens on the socket file at `sun`: a refused connect
+// means nobody (a crashed server left the file behind). A full backlog
+// (EAGAIN) or anything we cannot interpret counts as live: replacing a
+// live server's socket would silently steal its future clients.
+bool SomeoneListens(const sockaddr_un& sun, socklen_t len) {
+  UniqueHandle probe;
+  if (!MakeSocket(&probe).ok()) return true;
+  if (::connect(probe.get(), reinterpret_cast<const sockaddr*>(&sun), len) == 0) return true;
+  return errno != ECONNREFUSED;
+}
+
+// `address` could not be bound because something is there. Removes it only
+// if it is a socket file nobody listens on; a regular file, a directory or
+// a live server's socket is left alone and is an error.
+Status ReplaceStaleSocketFile(const std::string& address, const sockaddr_un& sun, socklen_t len) {
+  struct stat before;
+  if (::lstat(address.c_str(), &before) != 0) {
+    // Removed in the meantime: the caller's second bind will tell.
+    if (errno == ENOENT) return Status::Ok();
+    return ErrnoStatus("stat " + address);
+  }
+  if (!S_ISSOCK(before.st_mode)) {
+    return Status(StatusCode::kInvalidArgument, "address in use (EADDRINUSE): " + address +
+                                                    " exists and is not a socket; not removing it");
+  }
+  if (SomeoneListens(sun, len)) {
+    return Status(StatusCode::kInvalidArgument,
+                  "address in use (EADDRINUSE): a live server listens on " + address);
+  }
+  // Unlink only the stale file we probed, not one a new server bound since.
+  struct stat now;
+  if (::lstat(address.c_str(), &now) != 0) return Status::Ok();
+  if (now.st_dev != before.st_dev || now.st_ino != before.st_ino) {
+    return Status(StatusCode::kInvalidArgument,
+                  "address in use (EADDRINUSE): " + address + " was replaced while we looked");
+  }
+  if (::unlink(address.c_str()) != 0 && errno != ENOENT) return ErrnoStatus("unlink " + address);
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status ListenLocal(const std::string& address, int backlog, UniqueHandle* listener) {
+  LocalSocketFile bound;
+  return ListenLocal(address, backlog, listener, &bound);
+}
+
+Status ListenLocal(const std::string& address, int backlog, UniqueHandle* listener,
+                   LocalSocketFile* bound) {
+  *bound = LocalSocketFile();
   sockaddr_un sun;
   socklen_t len;
   Status s = ParseAddress(address, &sun, &len);
@@ -107,17 +197,25 @@ Status ListenLocal(const std::string& address, int backlog, UniqueHandle* listen
   s = MakeSocket(&fd);
   if (!s.ok()) return s;
   if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&sun), len) != 0) {
-    if (errno != EADDRINUSE || address[0] == '@') return ErrnoStatus("bind " + address);
-    // A socket file exists. If someone still listens there it is theirs;
-    // if nobody answers it is stale (a crashed server) and we replace it.
-    UniqueHandle probe;
-    if (ConnectLocal(address, 100, &probe).ok()) {
-      return Status(StatusCode::kInvalidArgument, "address in use by a live server: " + address);
+    if (errno != EADDRINUSE) return ErrnoStatus("bind " + address);
+    if (address[0] == '@') {
+      return Status(StatusCode::kInvalidArgument,
+                    "address in use (EADDRINUSE): abstract socket " + address + " is taken");
     }
-    ::unlink(address.c_str());
+    s = ReplaceStaleSocketFile(address, sun, len);
+    if (!s.ok()) return s;
     if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&sun), len) != 0) {
       return ErrnoStatus("bind " + address);
     }
+  }
+  if (address[0] == '/') {
+    // Our socket file, as it is now: at shutdown we remove the path only if
+    // it still names this file, not whatever someone put there since.
+    struct stat st;
+    if (::lstat(address.c_str(), &st) != 0) return ErrnoStatus("stat " + address);
+    bound->device = static_cast<uint64_t>(st.st_dev);
+    bound->inode = static_cast<uint64_t>(st.st_ino);
+    bound->valid = true;
   }
   if (::listen(fd.get(), backlog) != 0) return ErrnoStatus("listen " + address);
   *listener = std::move(fd);
@@ -157,24 +255,53 @@ Status ConnectLocal(const std::string& address, int timeout_ms, UniqueHandle* so
 }
 
 Status AcceptLocal(NativeHandle listener, UniqueHandle* socket) {
-  for (;;) {
-    int fd = ::accept(listener, nullptr, nullptr);
-    if (fd >= 0) {
-      UniqueHandle owned(fd);
-      int fl = ::fcntl(fd, F_GETFL);
-      if (fl < 0 || ::fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0) return ErrnoStatus("fcntl");
-      if (::fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) return ErrnoStatus("fcntl");
-      *socket = std::move(owned);
-      return Status::Ok();
-    }
-    if (errno == EINTR || errno == ECONNABORTED) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return Status::WouldBlock();
-    return ErrnoStatus("accept");
-  }
+  int err;
+  return AcceptOnce(listener, socket, &err);
+}
+
+Status OpenReserveHandle(UniqueHandle* reserve) {
+  int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus("open /dev/null");
+  reserve->reset(fd);
+  return Status::Ok();
+}
+
+Status AcceptLocalOrShed(NativeHandle listener, UniqueHandle* reserve, UniqueHandle* socket,
+                         bool* shed) {
+  *shed = false;
+  int err;
+  Status s = AcceptOnce(listener, socket, &err);
+  if (s.ok() || s.code() == StatusCode::kWouldBlock) return s;
+  if ((err != EMFILE && err != ENFILE) || !reserve->valid()) return s;
+  // Out of descriptors: give up the spare for a moment to take the pending
+  // connection off the backlog and hang up on it. Its client sees hang-up
+  // (and retries with backoff); the listener is no longer readable for it,
+  // so a level-triggered poller does not call us again for nothing.
+  reserve->reset();
+  UniqueHandle dropped;
+  Status taken = AcceptLocal(listener, &dropped);
+  dropped.reset();
+  // Best effort: if another thread took the slot in between, the next
+  // shortage cannot shed and AcceptLocal's error is returned instead.
+  (void)OpenReserveHandle(reserve);
+  if (!taken.ok()) return taken.code() == StatusCode::kWouldBlock ? taken : s;
+  *shed = true;
+  return s;
 }
 
 void UnlinkLocal(const std::string& address) {
   if (!address.empty() && address[0] == '/') ::unlink(address.c_str());
+}
+
+void UnlinkLocal(const std::string& address, const LocalSocketFile& bound) {
+  if (!bound.valid || address.empty() || address[0] != '/') return;
+  struct stat st;
+  if (::lstat(address.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode) ||
+      static_cast<uint64_t>(st.st_dev) != bound.device ||
+      static_cast<uint64_t>(st.st_ino) != bound.inode) {
+    return;  // no longer ours: another server (or someone else) owns the path now
+  }
+  ::unlink(address.c_str());
 }
 
 Status GetPeerCredentials(NativeHandle socket, PeerCredentials* creds) {
@@ -279,7 +406,23 @@ Status MessageReceiver::Receive(NativeHandle socket) {
         handles_.emplace_back(fd);
       }
     }
-    if (msg.msg_flags & MSG_CTRUNC) truncated_ = true;
+    // Checked at every piece, not once the message is whole: a peer that
+    // sends its message a byte at a time with descriptors on each byte must
+    // not make us hold them until it finishes (or never does).
+    Status error;
+    if (msg.msg_flags & MSG_CTRUNC) {
+      // The kernel closed what did not fit; still a peer breaking the rules.
+      error = Status(StatusCode::kProtocol,
+                     "peer sent more descriptors than allowed (control data truncated)");
+    } else if (handles_.size() > max_handles_) {
+      error = Status(StatusCode::kProtocol, "peer sent " + std::to_string(handles_.size()) +
+                                                " descriptors, at most " +
+                                                std::to_string(max_handles_) + " allowed");
+    }
+    if (!error.ok()) {
+      handles_.clear();
+      return error;
+    }
     if (n == 0) {
       handles_.clear();
       return Status(StatusCode::kPeerClosed, received_ == 0
@@ -288,16 +431,7 @@ Status MessageReceiver::Receive(NativeHandle socket) {
     }
     received_ += static_cast<size_t>(n);
   }
-  Status error;
-  if (truncated_) {
-    error = Status(StatusCode::kProtocol, "peer sent more descriptors than allowed");
-  } else if (handles_.size() > max_handles_) {
-    error = Status(StatusCode::kProtocol, "peer sent " + std::to_string(handles_.size()) +
-                                              " descriptors, at most " +
-                                              std::to_string(max_handles_) + " allowed");
-  }
-  if (!error.ok()) handles_.clear();
-  return error;
+  return Status::Ok();
 }
 
 Status ReceiveMessage(NativeHandle socket, void* data, size_t size, size_t max_handles,

@@ -74,16 +74,30 @@ class SocketSender final : public WakeSender {
 
 Status CreateSocketDoorbell(DoorbellHandles* out) {
   int sv[2];
+#ifdef SOCK_CLOEXEC
+  // Close-on-exec from the start: a fork + exec on another thread must not
+  // carry a doorbell into a stranger's process.
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+    return ErrnoStatus("socketpair");
+  }
+  out->wait.reset(sv[0]);
+  out->ring.reset(sv[1]);
+#else
   if (::socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return ErrnoStatus("socketpair");
   out->wait.reset(sv[0]);
   out->ring.reset(sv[1]);
+#endif
+#if !defined(SOCK_CLOEXEC) || defined(SO_NOSIGPIPE)
   for (int fd : sv) {
+#ifndef SOCK_CLOEXEC
     if (::fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) return ErrnoStatus("fcntl FD_CLOEXEC");
+#endif
 #ifdef SO_NOSIGPIPE
     int yes = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &yes, sizeof(yes));
 #endif
   }
+#endif
   return Status::Ok();
 }
 
