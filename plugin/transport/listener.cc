@@ -1,7 +1,6 @@
 #include "plugin/transport/listener.h"
 
 #include <grpc/support/log.h>
-#include <sys/timerfd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -57,6 +56,13 @@ struct ListenerState {
   std::string address;
   std::unique_ptr<ipc::Listener> ipc_listener;   // reset once the listener is removed
   std::unordered_set<HandshakeSource*> pending;  // guarded by mu
+  // Poller thread only (the listener's OnEvent): a descriptor kept for
+  // taking a connection off the backlog when the process has none left.
+  platform::UniqueHandle reserve;
+  // Poller thread only: whether the current shortage (of handshake slots
+  // or of descriptors) was logged already, so a flood logs once, not per
+  // client.
+  bool shedding_logged = false;
 };
 
 // Turns a finished handshake into a transport of the server. Poller thread
@@ -90,34 +96,31 @@ void SetUpServerTransport(ListenerState* state, std::unique_ptr<ipc::Connection>
 // or silent clients cannot hold up the others.
 class HandshakeSource : public PollSource {
  public:
-  // Poller thread (the listener's accept).
-  static void Start(std::shared_ptr<ListenerState> state,
-                    std::unique_ptr<ipc::ServerHandshake> handshake) {
-    platform::UniqueHandle timer(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
-    const auto timeout = handshake->deadline() - ipc::Connection::Clock::now();
-    const auto secs = std::chrono::duration_cast<std::chrono::seconds>(timeout);
-    itimerspec when{};
-    when.it_value.tv_sec = secs.count();
-    when.it_value.tv_nsec = std::max<long>(
-        1, static_cast<long>(
-               std::chrono::duration_cast<std::chrono::nanoseconds>(timeout - secs).count()));
-    if (!timer.valid() || timerfd_settime(timer.get(), 0, &when, nullptr) != 0) {
-      gpr_log(GPR_ERROR, "grpc_shm: no timer for a client's handshake on %s (%s); dropping it",
-              state->address.c_str(), strerror(errno));
-      return;
+  // Poller thread (the listener's accept). An error (no timer: the process
+  // is out of descriptors) drops the client, which sees hang-up.
+  static ipc::Status Start(std::shared_ptr<ListenerState> state,
+                           std::unique_ptr<ipc::ServerHandshake> handshake) {
+    platform::UniqueHandle timer;
+    ipc::Status status = platform::CreateTimer(&timer);
+    if (status.ok()) {
+      status = platform::ArmTimer(timer.get(),
+                                  std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                      handshake->deadline() - ipc::Connection::Clock::now()));
     }
+    if (!status.ok()) return status;
     auto* source = new HandshakeSource(state, std::move(handshake), std::move(timer));
     // Registered and added under the lock, so the listener's shutdown sees
     // every handshake it must end, and only after it was added.
     std::lock_guard<std::mutex> lock(state->mu);
     if (state->shut_down) {
       delete source;
-      return;
+      return ipc::Status::Ok();
     }
     state->pending.insert(source);
     Poller::Get().Add(source, {{source->handshake_->socket(), kClientSocket,
                                 PollSource::kReadable | PollSource::kHangup},
                                {source->timer_.get(), kTimer, PollSource::kReadable}});
+    return ipc::Status::Ok();
   }
 
   // Any thread; the caller holds state->mu or is the poller thread.
@@ -191,19 +194,57 @@ class ShmListener : public grpc_core::Server::ListenerInterface, public PollSour
     }
   }
 
-  // Poller thread.
+  // Poller thread. The poller is level-triggered: returning while a
+  // connection is still pending means being called again at once, so every
+  // pending connection is either taken or hung up on here.
   void OnEvent(int, uint32_t) override {
+    ListenerState& st = *state_;
     for (;;) {
       platform::UniqueHandle socket;
-      ipc::Status status = state_->ipc_listener->AcceptSocket(&socket);
+      bool shed = false;
+      ipc::Status status = platform::AcceptLocalOrShed(st.ipc_listener->listen_handle(),
+                                                       &st.reserve, &socket, &shed);
       if (status.code() == ipc::StatusCode::kWouldBlock) return;
       if (!status.ok()) {
-        gpr_log(GPR_ERROR, "grpc_shm: accept on %s failed: %s", state_->address.c_str(),
-                status.ToString().c_str());
+        LogShortageOnce(
+            absl::StrCat("accept on ", st.address, " failed: ", status.ToString(),
+                         shed ? "; hanging up on clients until descriptors are free" : ""));
+        if (shed) continue;
         return;
       }
-      HandshakeSource::Start(state_, state_->ipc_listener->BeginHandshake(std::move(socket)));
+      if (AtPendingLimit()) {
+        // A flood of clients that connect and say nothing must not grow
+        // our descriptors and memory without bound: past the limit, hang
+        // up at once (the client sees UNAVAILABLE and retries with
+        // backoff; slots free as handshakes finish or time out).
+        LogShortageOnce(absl::StrCat(st.options.max_pending_handshakes, " handshakes pending on ",
+                                     st.address,
+                                     " (max_pending_handshakes); hanging up on new clients "
+                                     "until one finishes"));
+        continue;  // `socket` closes here
+      }
+      status = HandshakeSource::Start(state_, st.ipc_listener->BeginHandshake(std::move(socket)));
+      if (!status.ok()) {
+        LogShortageOnce(absl::StrCat("no timer for a client's handshake on ", st.address, " (",
+                                     status.ToString(), "); hanging up on it"));
+        continue;
+      }
+      st.shedding_logged = false;
     }
+  }
+
+  // A flood of clients during a shortage logs once, not once per client.
+  void LogShortageOnce(const std::string& what) {
+    if (state_->shedding_logged) return;
+    state_->shedding_logged = true;
+    gpr_log(GPR_ERROR, "grpc_shm: %s", what.c_str());
+  }
+
+  bool AtPendingLimit() {
+    const int limit = state_->options.max_pending_handshakes;
+    if (limit <= 0) return false;
+    std::lock_guard<std::mutex> lock(state_->mu);
+    return state_->pending.size() >= static_cast<size_t>(limit);
   }
 
   void OnRemoved() override {
@@ -238,6 +279,8 @@ absl::Status AddShmListener(grpc_core::Server* server, const std::string& ipc_ad
   ipc::Listener::Options listen_options;
   listen_options.max_ring_bytes = NormalizeRingBytes(options.ring_bytes);
   listen_options.handshake_timeout = options.handshake_timeout;
+  // Connections are carried by a poller, which cannot wait on a futex.
+  listen_options.allow_futex = false;
   if (!options.allowed_uids.empty() || !options.allowed_gids.empty()) {
     listen_options.admit = [options](const platform::PeerCredentials& peer) {
       return Admit(options, peer);
@@ -247,6 +290,11 @@ absl::Status AddShmListener(grpc_core::Server* server, const std::string& ipc_ad
   if (!status.ok()) {
     return absl::UnavailableError(
         absl::StrCat("grpc_shm: cannot listen on '", ipc_address, "': ", status.ToString()));
+  }
+  status = platform::OpenReserveHandle(&state->reserve);
+  if (!status.ok()) {
+    return absl::UnavailableError(absl::StrCat("grpc_shm: cannot listen on '", ipc_address,
+                                               "': no reserve descriptor: ", status.ToString()));
   }
   server->AddListener(grpc_core::OrphanablePtr<grpc_core::Server::ListenerInterface>(
       new ShmListener(std::move(state))));

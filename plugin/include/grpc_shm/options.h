@@ -44,6 +44,14 @@ struct ShmOptions {
   // connection before any call is sent, and calls fail with UNAVAILABLE
   // naming both uids. Empty (the default) accepts any server.
   std::vector<uid_t> allowed_server_uids;
+
+  // Server only: how many clients may be in the middle of their handshake
+  // at once, per listening address. Further clients are hung up on at once
+  // (their calls fail with UNAVAILABLE and gRPC retries with backoff) until
+  // a handshake finishes or times out, so a flood of clients that connect
+  // and say nothing costs a bounded number of descriptors. 0: no limit.
+  // Default: 128.
+  int max_pending_handshakes = 128;
 };
 
 }  // namespace grpc_shm

@@ -1,9 +1,14 @@
 // The server half of the transport's end-to-end tests, run as its own
 // process (flags: see main). Reads commands from stdin:
 //   "shutdown <ms>"  Shutdown(deadline = now + ms), then exit 0
+//   "fill-descriptors" / "free-descriptors"  open /dev/null until EMFILE /
+//                    close those again; answer "FILLED <n>" / "FREED"
 // and exits when stdin closes (the test process died).
 #include <grp.h>
+#include <dirent.h>
 #include <grpcpp/grpcpp.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -12,6 +17,7 @@
 #include <iostream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "echo_test.grpc.pb.h"
 #include "grpc_shm/grpc_shm.h"
@@ -163,8 +169,29 @@ bool DropPrivileges(const std::string& uid_gid) {
   return getuid() == uid && geteuid() == uid;
 }
 
+// Lowers RLIMIT_NOFILE so that `headroom` more descriptors fit beside those
+// open now (descriptors are numbered lowest-free first).
+bool LimitDescriptors(int headroom) {
+  int open_now = 0;
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (dir == nullptr) return false;
+  while (dirent* e = ::readdir(dir)) {
+    if (e->d_name[0] != '.') ++open_now;
+  }
+  ::closedir(dir);
+  --open_now;  // the directory stream's own descriptor
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return false;
+  limit.rlim_cur = static_cast<rlim_t>(open_now + headroom);
+  return ::setrlimit(RLIMIT_NOFILE, &limit) == 0;
+}
+
 // Flags: --shm=ADDRESS [--ring=BYTES] [--uds=PATH] [--tcp=PORT] [--deny-self]
+//        [--max-pending-handshakes=N] [--handshake-timeout-ms=MS]
+//        [--nofile-headroom=N] (RLIMIT_NOFILE: N descriptors beyond those open at start-up)
+//        [--stderr=PATH] (gRPC's log)
 //        [--run-as=UID:GID]
+//        [--channel-arg=KEY=INT]... (e.g. grpc.max_concurrent_streams=8)
 // Listens on every address given, at once (0 as TCP port picks one), and
 // prints "READY <tcp port>" once serving.
 // Or: --call=TARGET [--call-shm] for the client mode above.
@@ -174,8 +201,10 @@ int main(int argc, char** argv) {
   }
   std::string shm_address, uds_path;
   int tcp_port = -1;
+  int nofile_headroom = -1;
   grpc_shm::ShmOptions options;
   std::string run_as;
+  std::vector<std::pair<std::string, int>> int_args;  // --channel-arg
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&](const char* flag) -> const char* {
@@ -192,6 +221,23 @@ int main(int argc, char** argv) {
       tcp_port = std::atoi(v);
     } else if (const char* v = value("--run-as=")) {
       run_as = v;
+    } else if (const char* v = value("--max-pending-handshakes=")) {
+      options.max_pending_handshakes = std::atoi(v);
+    } else if (const char* v = value("--handshake-timeout-ms=")) {
+      options.handshake_timeout = std::chrono::milliseconds(std::atoi(v));
+    } else if (const char* v = value("--nofile-headroom=")) {
+      nofile_headroom = std::atoi(v);
+    } else if (const char* v = value("--stderr=")) {
+      // gRPC logs to stderr; tests read what the listener logged here.
+      if (std::freopen(v, "w", stderr) == nullptr) return 2;
+      std::setvbuf(stderr, nullptr, _IONBF, 0);  // readable while we run
+    } else if (const char* v = value("--channel-arg=")) {
+      // KEY=INT, given to the server as a channel argument (after the
+      // defaults below, so it wins over them).
+      std::string kv = v;
+      size_t eq = kv.find('=');
+      if (eq == std::string::npos) return 2;
+      int_args.emplace_back(kv.substr(0, eq), std::atoi(kv.c_str() + eq + 1));
     } else if (arg == "--deny-self") {
       // Admit only a uid and gid that are not ours.
       options.allowed_uids = {getuid() + 4242};
@@ -222,8 +268,20 @@ int main(int argc, char** argv) {
   builder.RegisterService(&service);
   builder.SetMaxReceiveMessageSize(128 << 20);
   builder.SetMaxSendMessageSize(128 << 20);
+  for (const auto& kv : int_args) {
+    if (kv.first == GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH) {
+      builder.SetMaxReceiveMessageSize(kv.second);
+    } else {
+      builder.AddChannelArgument(kv.first, kv.second);
+    }
+  }
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server) {
+    std::printf("FAILED\n");
+    std::fflush(stdout);
+    return 1;
+  }
+  if (nofile_headroom >= 0 && !LimitDescriptors(nofile_headroom)) {
     std::printf("FAILED\n");
     std::fflush(stdout);
     return 1;
@@ -231,6 +289,7 @@ int main(int argc, char** argv) {
   std::printf("READY %d\n", selected_port);
   std::fflush(stdout);
   std::string line;
+  std::vector<int> filler;  // descriptors taken by "fill-descriptors"
   while (std::getline(std::cin, line)) {
     if (line.rfind("shutdown", 0) == 0) {
       int ms = std::atoi(line.c_str() + 8);
@@ -239,6 +298,18 @@ int main(int argc, char** argv) {
       std::printf("SHUTDOWN_DONE\n");
       std::fflush(stdout);
       return 0;
+    }
+    if (line == "fill-descriptors") {
+      // Takes every descriptor the process may still open (see
+      // --nofile-headroom), so the next accept fails with EMFILE.
+      for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) filler.push_back(fd);
+      std::printf("FILLED %zu\n", filler.size());
+      std::fflush(stdout);
+    } else if (line == "free-descriptors") {
+      for (int fd : filler) ::close(fd);
+      filler.clear();
+      std::printf("FREED\n");
+      std::fflush(stdout);
     }
   }
   // stdin closed: the test process is gone; do not linger.
