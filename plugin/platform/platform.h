@@ -192,8 +192,9 @@ Status OpenReserveHandle(UniqueHandle* reserve);
 // connection keeps the listener readable and the poller would call back at
 // once, forever. Instead the reserve is closed for a moment to accept that
 // connection and hang up on it (its client sees hang-up and may retry), then
-// reopened: `*shed` is true and the accept error is returned. Without a
-// reserve, or if the slot was taken meanwhile, it returns the error unshed.
+// reopened: `*shed` is true and the accept error is returned. A reserve lost
+// to another thread (which took the slot in between) is reopened on a later
+// call; while there is none, the error is returned unshed.
 Status AcceptLocalOrShed(NativeHandle listener, UniqueHandle* reserve, UniqueHandle* socket,
                          bool* shed);
 

@@ -269,6 +269,9 @@ Status OpenReserveHandle(UniqueHandle* reserve) {
 Status AcceptLocalOrShed(NativeHandle listener, UniqueHandle* reserve, UniqueHandle* socket,
                          bool* shed) {
   *shed = false;
+  // A reserve lost to another thread last time is taken back while
+  // descriptors are plentiful.
+  if (!reserve->valid()) (void)OpenReserveHandle(reserve);
   int err;
   Status s = AcceptOnce(listener, socket, &err);
   if (s.ok() || s.code() == StatusCode::kWouldBlock) return s;
