@@ -250,6 +250,44 @@ Status CreateTimer(UniqueHandle* timer);
 // (Re)arms `timer` to expire once, `after` from now (at least 1 ns).
 Status ArmTimer(NativeHandle timer, std::chrono::nanoseconds after);
 
+// ---------------------------------------------------------------- event sets
+
+// A second handle to the same open object (socket, file, ...), closed on exec.
+Status DuplicateHandle(NativeHandle handle, UniqueHandle* out);
+
+// Many handles waited on by one thread at once, plus a way for any thread to
+// interrupt that wait: what the transport's poller thread sleeps in. epoll on
+// Linux; kqueue or an I/O completion port would take its place elsewhere.
+class EventSet {
+ public:
+  enum Interest : uint32_t {
+    kReadable = 1u << 0,  // data (or end of file) to read
+    kHangup = 1u << 1,    // the peer hung up (also reported without asking)
+  };
+  struct Event {
+    void* tag;        // as given to Add; nullptr for a Wake()
+    uint32_t events;  // the Interest bits that hold
+  };
+  virtual ~EventSet() = default;
+  // Watches `handle` (level-triggered) for `interest` until Remove; each
+  // event carries `tag`, which must not be null. A handle number can be in
+  // the set once: to watch one object twice, add a DuplicateHandle of it.
+  // Any thread.
+  virtual Status Add(NativeHandle handle, uint32_t interest, void* tag) = 0;
+  // Stops watching `handle`; call it before closing the handle. Any thread.
+  virtual void Remove(NativeHandle handle) = 0;
+  // Waits until something is ready or `timeout_ms` passes (-1: forever) and
+  // stores up to `max_events` events in `events`, their number in `*count`
+  // (0 on timeout). A wait interrupted by a signal starts over. An error
+  // means the set itself is unusable. One thread at a time.
+  virtual Status Wait(int timeout_ms, Event* events, int max_events, int* count) = 0;
+  // Makes the current or the next Wait report an event with a null tag;
+  // Wakes before that Wait may be reported as one. Any thread.
+  virtual void Wake() = 0;
+};
+
+Status CreateEventSet(std::unique_ptr<EventSet>* out);
+
 }  // namespace platform
 }  // namespace grpc_shm
 

@@ -1,4 +1,5 @@
-// UniqueHandle and MappedRegion for POSIX systems (Linux included).
+// UniqueHandle, DuplicateHandle and MappedRegion for POSIX systems (Linux included).
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -30,6 +31,13 @@ MappedRegion& MappedRegion::operator=(MappedRegion&& o) noexcept {
 
 MappedRegion::~MappedRegion() {
   if (addr_ != nullptr) ::munmap(addr_, size_);
+}
+
+Status DuplicateHandle(NativeHandle handle, UniqueHandle* out) {
+  NativeHandle dup = ::fcntl(handle, F_DUPFD_CLOEXEC, 0);
+  if (dup < 0) return ErrnoStatus("dup of handle " + std::to_string(handle));
+  out->reset(dup);
+  return Status::Ok();
 }
 
 }  // namespace platform
