@@ -1,13 +1,13 @@
 #include "plugin/transport/grpc_poller.h"
 
-#include <fcntl.h>
-#include <unistd.h>
+#include <grpc/support/log.h>
 
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <utility>
 
 #include "plugin/platform/platform.h"
 #include "src/core/lib/iomgr/closure.h"
@@ -116,11 +116,15 @@ void OnKick(void* arg, grpc_error_handle) {
   Unref(reg);
 }
 
-void KickRegistration(Registration* reg) {
+void KickRegistration(Registration* reg, bool on_executor = false) {
   reg->pending.fetch_add(1, std::memory_order_relaxed);
   auto* k = new KickArg{reg, {}};
   GRPC_CLOSURE_INIT(&k->closure, OnKick, k, nullptr);
-  RunSoon(&k->closure);
+  if (on_executor) {
+    grpc_core::Executor::Run(&k->closure, absl::OkStatus());
+  } else {
+    RunSoon(&k->closure);
+  }
 }
 
 struct RemoveArg {
@@ -140,20 +144,32 @@ void OnRemove(void* arg, grpc_error_handle) {
 
 }  // namespace
 
-bool GrpcPoller::Usable() {
+bool GrpcEnginePoller::Usable() {
   const char* env = std::getenv("GRPC_SHM_POLLER");
   if (env != nullptr && std::strcmp(env, "thread") == 0) return false;
   const char* strategy = grpc_get_poll_strategy_name();
   return strategy != nullptr && std::strcmp(strategy, "epoll1") == 0;
 }
 
-void GrpcPoller::Add(PollSource* source, const std::vector<Poller::Handle>& handles) {
+GrpcEnginePoller& GrpcEnginePoller::Get() {
+  static auto* poller = new GrpcEnginePoller();
+  return *poller;
+}
+
+ipc::Status GrpcEnginePoller::Add(PollSource* source, const std::vector<Handle>& handles) {
+  // Every duplicate first, so that running out of descriptors registers
+  // nothing rather than leaving a connection half watched.
+  std::vector<platform::UniqueHandle> fds(handles.size());
+  for (size_t i = 0; i < handles.size(); ++i) {
+    ipc::Status status = platform::DuplicateHandle(handles[i].fd, &fds[i]);
+    if (!status.ok()) return status;
+  }
   auto* reg = new Registration;
   reg->source = source;
-  for (const Poller::Handle& h : handles) {
-    int fd = ::fcntl(h.fd, F_DUPFD_CLOEXEC, 0);
-    if (fd < 0) continue;
-    auto* w = new Watch{reg, h.role, h.interest, grpc_fd_create(fd, "grpc_shm", false), {}};
+  for (size_t i = 0; i < handles.size(); ++i) {
+    const Handle& h = handles[i];
+    auto* w =
+        new Watch{reg, h.role, h.interest, grpc_fd_create(fds[i].release(), "grpc_shm", false), {}};
     GRPC_CLOSURE_INIT(&w->on_ready, OnReady, w, nullptr);
     reg->watches.push_back(w);
   }
@@ -166,9 +182,10 @@ void GrpcPoller::Add(PollSource* source, const std::vector<Poller::Handle>& hand
     grpc_fd_notify_on_read(w->fd, &w->on_ready);
   }
   KickRegistration(reg);
+  return ipc::Status::Ok();
 }
 
-void GrpcPoller::Remove(PollSource* source) {
+void GrpcEnginePoller::Remove(PollSource* source) {
   Registration* reg;
   {
     std::lock_guard<std::mutex> lock(g_mu);
@@ -184,10 +201,23 @@ void GrpcPoller::Remove(PollSource* source) {
   RunSoon(&r->closure);
 }
 
-void GrpcPoller::Kick(PollSource* source) {
+void GrpcEnginePoller::Kick(PollSource* source) {
   std::lock_guard<std::mutex> lock(g_mu);
   auto it = Registry().find(source);
   if (it != Registry().end()) KickRegistration(it->second);
+}
+
+void GrpcEnginePoller::Yield(PollSource* source) {
+  std::lock_guard<std::mutex> lock(g_mu);
+  auto it = Registry().find(source);
+  if (it != Registry().end()) KickRegistration(it->second, /*on_executor=*/true);
+}
+
+void GrpcPoller::Add(PollSource* source, const std::vector<Poller::Handle>& handles) {
+  ipc::Status status = GrpcEnginePoller::Get().Add(source, handles);
+  if (!status.ok()) {
+    gpr_log(GPR_ERROR, "grpc_shm: cannot watch a connection: %s", status.ToString().c_str());
+  }
 }
 
 }  // namespace transport

@@ -8,7 +8,8 @@
 // polling thread, though never twice at once for one registration's handle,
 // and sources must serialise OnEvent themselves (the transport takes its
 // lock). Used with the epoll1 polling engine, where every fd lives in one
-// epoll set that all polling threads share; elsewhere Poller is used.
+// epoll set that all polling threads share; elsewhere ThreadPoller is used
+// (ConnectionPoller() in poller.h chooses).
 #ifndef GRPC_SHM_TRANSPORT_GRPC_POLLER_H_
 #define GRPC_SHM_TRANSPORT_GRPC_POLLER_H_
 
@@ -19,20 +20,33 @@
 namespace grpc_shm {
 namespace transport {
 
-class GrpcPoller {
+class GrpcEnginePoller final : public Poller {
  public:
   // True if gRPC's polling engine can carry our handles (epoll1), unless
   // GRPC_SHM_POLLER=thread asks for the dedicated poller thread.
   static bool Usable();
+  // The process-wide instance (stateless apart from its registry).
+  static GrpcEnginePoller& Get();
 
-  // Registers `handles` (duplicated: gRPC closes its copies) and kicks the
-  // source once. Must run under an ExecCtx.
+  // Must run under an ExecCtx. gRPC closes the duplicates it watches.
+  ipc::Status Add(PollSource* source, const std::vector<Handle>& handles) override;
+  void Remove(PollSource* source) override;
+  void Kick(PollSource* source) override;
+  // The kick runs on gRPC's executor, not at the end of the caller's ExecCtx,
+  // so the calling thread goes back to gRPC's other work first.
+  void Yield(PollSource* source) override;
+};
+
+// The static entry points of before Poller was an interface, forwarding to
+// GrpcEnginePoller. Kept only until shm_transport.cc holds a Poller* from
+// ConnectionPoller(); delete then.
+class GrpcPoller {
+ public:
+  static bool Usable() { return GrpcEnginePoller::Usable(); }
+  // A failure is logged, and leaves the source unregistered.
   static void Add(PollSource* source, const std::vector<Poller::Handle>& handles);
-  // Stops watching; OnRemoved() follows once no OnEvent is running or
-  // pending. Safe to call under the source's lock.
-  static void Remove(PollSource* source);
-  // OnEvent(-1, kKick) soon, on some gRPC thread. Safe under the source's lock.
-  static void Kick(PollSource* source);
+  static void Remove(PollSource* source) { GrpcEnginePoller::Get().Remove(source); }
+  static void Kick(PollSource* source) { GrpcEnginePoller::Get().Kick(source); }
 };
 
 }  // namespace transport

@@ -1,154 +1,172 @@
 #include "plugin/transport/poller.h"
 
 #include <grpc/support/log.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
-#include <map>
+#include <algorithm>
 #include <thread>
+#include <utility>
 
+#include "plugin/transport/grpc_poller.h"
 #include "src/core/lib/iomgr/exec_ctx.h"
 
 namespace grpc_shm {
 namespace transport {
-namespace {
-
-enum CommandKind { kAdd, kRemove, kKickCommand };
-
-// One registered handle: what epoll_event.data.ptr points at.
-struct SlotData {
-  PollSource* source;
-  int role;
-  int fd;
-};
-
-// Poller-thread-only bookkeeping of what each source registered.
-std::map<PollSource*, std::vector<SlotData*>>& Registry() {
-  static auto* registry = new std::map<PollSource*, std::vector<SlotData*>>();
-  return *registry;
-}
-
-}  // namespace
 
 Poller& Poller::Get() {
-  // Leaked on purpose: the thread may still be in epoll_wait at exit.
-  static Poller* poller = new Poller();
+  // Leaked on purpose: the thread may still be waiting at exit.
+  static Poller* poller = [] {
+    std::unique_ptr<platform::EventSet> set;
+    ipc::Status status = platform::CreateEventSet(&set);
+    if (!status.ok()) {
+      gpr_log(GPR_ERROR, "grpc_shm poller: %s", status.ToString().c_str());
+      GPR_ASSERT(false);
+    }
+    return new ThreadPoller(std::move(set), [](std::chrono::milliseconds pause) {
+      std::this_thread::sleep_for(pause);
+    });
+  }();
   return *poller;
 }
 
-Poller::Poller() {
-  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
-  wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  GPR_ASSERT(epoll_fd_ >= 0 && wake_fd_ >= 0);
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.ptr = nullptr;  // nullptr marks the wake fd
-  GPR_ASSERT(epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev) == 0);
+Poller& ConnectionPoller() {
+  if (GrpcEnginePoller::Usable()) return GrpcEnginePoller::Get();
+  return Poller::Get();
+}
+
+ThreadPoller::ThreadPoller(std::unique_ptr<platform::EventSet> set, Backoff backoff)
+    : set_(std::move(set)), backoff_(std::move(backoff)) {
   std::thread([this] { Run(); }).detach();
 }
 
-void Poller::Add(PollSource* source, const std::vector<Handle>& handles) {
-  Post(kAdd, source, handles);
-}
-void Poller::Remove(PollSource* source) { Post(kRemove, source, {}); }
-void Poller::Kick(PollSource* source) { Post(kKickCommand, source, {}); }
+// The thread uses the poller until the process exits.
+ThreadPoller::~ThreadPoller() { GPR_ASSERT(false); }
 
-void Poller::Post(int kind, PollSource* source, std::vector<Handle> handles) {
+ipc::Status ThreadPoller::Add(PollSource* source, const std::vector<Handle>& handles) {
+  // Duplicates, not the caller's handles: a handle number can be in the set
+  // only once, and the caller may hand its handle to another source (which
+  // registers it again) before this one's removal has run.
+  std::vector<std::unique_ptr<Slot>> slots;
+  for (const Handle& h : handles) {
+    auto slot = std::make_unique<Slot>(Slot{source, h.role, {}});
+    ipc::Status status = platform::DuplicateHandle(h.fd, &slot->handle);
+    if (status.ok()) {
+      uint32_t interest = 0;
+      if (h.interest & PollSource::kReadable) interest |= platform::EventSet::kReadable;
+      if (h.interest & PollSource::kHangup) interest |= platform::EventSet::kHangup;
+      status = set_->Add(slot->handle.get(), interest, slot.get());
+    }
+    if (!status.ok()) {
+      // The poller thread may hold events for the slots added so far, so
+      // only it frees them, after its current batch.
+      for (auto& added : slots) set_->Remove(added->handle.get());
+      Post(Command{kDiscard, nullptr, std::move(slots)});
+      return status;
+    }
+    slots.push_back(std::move(slot));
+  }
+  Post(Command{kAdd, source, std::move(slots)});
+  return ipc::Status::Ok();
+}
+
+void ThreadPoller::Remove(PollSource* source) { Post(Command{kRemove, source, {}}); }
+void ThreadPoller::Kick(PollSource* source) { Post(Command{kKick, source, {}}); }
+
+void ThreadPoller::Post(Command command) {
   bool wake;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    commands_.push_back(Command{kind, source, std::move(handles)});
+    commands_.push_back(std::move(command));
     wake = !wake_pending_;
     wake_pending_ = true;
   }
-  if (wake) {
-    uint64_t one = 1;
-    ssize_t r;
-    do {
-      r = write(wake_fd_, &one, sizeof(one));
-    } while (r < 0 && errno == EINTR);
-  }
+  if (wake) set_->Wake();
 }
 
-void Poller::RunCommands() {
+void ThreadPoller::Unwatch(std::vector<std::unique_ptr<Slot>>* slots) {
+  for (auto& slot : *slots) set_->Remove(slot->handle.get());
+  slots->clear();  // closes the duplicates
+}
+
+void ThreadPoller::RunCommands() {
   std::vector<Command> commands;
   {
     std::lock_guard<std::mutex> lock(mu_);
     commands.swap(commands_);
     wake_pending_ = false;
   }
-  auto& registry = Registry();
   for (Command& c : commands) {
     switch (c.kind) {
       case kAdd: {
-        auto& slots = registry[c.source];
-        for (const Handle& h : c.handles) {
-          auto* slot = new SlotData{c.source, h.role, h.fd};
-          epoll_event ev{};
-          if (h.interest & PollSource::kReadable) ev.events |= EPOLLIN;
-          if (h.interest & PollSource::kHangup) ev.events |= EPOLLRDHUP;
-          ev.data.ptr = slot;
-          if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, h.fd, &ev) != 0) {
-            gpr_log(GPR_ERROR, "grpc_shm poller: epoll_ctl(ADD, %d): %s", h.fd, strerror(errno));
-            delete slot;
-            continue;
-          }
-          slots.push_back(slot);
+        auto& slots = registry_[c.source];
+        for (auto& slot : c.slots) {
+          slot->committed = true;
+          slots.push_back(std::move(slot));
         }
         c.source->OnEvent(-1, PollSource::kKick);
         break;
       }
-      case kKickCommand:
-        if (registry.count(c.source) != 0) {
-          c.source->OnEvent(-1, PollSource::kKick);
-        }
+      case kKick:
+        if (registry_.count(c.source) != 0) c.source->OnEvent(-1, PollSource::kKick);
         break;
       case kRemove: {
-        auto it = registry.find(c.source);
-        if (it != registry.end()) {
-          for (SlotData* slot : it->second) {
-            epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, slot->fd, nullptr);
-            delete slot;
-          }
-          registry.erase(it);
+        auto it = registry_.find(c.source);
+        if (it != registry_.end()) {
+          Unwatch(&it->second);
+          registry_.erase(it);
         }
         c.source->OnRemoved();
         break;
       }
+      case kDiscard:
+        c.slots.clear();  // closes the duplicates
+        break;
     }
   }
 }
 
-void Poller::Run() {
+void ThreadPoller::Run() {
   constexpr int kMaxEvents = 64;
-  epoll_event events[kMaxEvents];
+  // A failing wait is retried after a pause that doubles up to a second:
+  // the set can only fail for reasons that do not go away by themselves, so
+  // spinning would only burn a core, and giving up would strand every
+  // connection without a word.
+  constexpr std::chrono::milliseconds kFirstPause(1);
+  constexpr std::chrono::milliseconds kMaxPause(1000);
+  std::chrono::milliseconds pause(0);
+  platform::EventSet::Event events[kMaxEvents];
   for (;;) {
-    int n = epoll_wait(epoll_fd_, events, kMaxEvents, -1);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      gpr_log(GPR_ERROR, "grpc_shm poller: epoll_wait: %s", strerror(errno));
+    int n = 0;
+    ipc::Status status = set_->Wait(-1, events, kMaxEvents, &n);
+    if (!status.ok()) {
+      if (pause.count() == 0) {
+        gpr_log(GPR_ERROR,
+                "grpc_shm poller: %s; shared-memory connections stall until it recovers "
+                "(retrying every second at most)",
+                status.ToString().c_str());
+        pause = kFirstPause;
+      } else {
+        pause = std::min(pause * 2, kMaxPause);
+      }
+      backoff_(pause);
       continue;
+    }
+    if (pause.count() != 0) {
+      gpr_log(GPR_INFO, "grpc_shm poller: waiting works again");
+      pause = std::chrono::milliseconds(0);
     }
     grpc_core::ApplicationCallbackExecCtx callback_exec_ctx;
     grpc_core::ExecCtx exec_ctx;
     bool commands = false;
     for (int i = 0; i < n; ++i) {
-      auto* slot = static_cast<SlotData*>(events[i].data.ptr);
+      auto* slot = static_cast<Slot*>(events[i].tag);
       if (slot == nullptr) {
-        uint64_t value;
-        while (read(wake_fd_, &value, sizeof(value)) < 0 && errno == EINTR) {
-        }
         commands = true;
         continue;
       }
+      if (!slot->committed) continue;
       uint32_t what = 0;
-      if (events[i].events & EPOLLIN) what |= PollSource::kReadable;
-      if (events[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-        what |= PollSource::kHangup;
-      }
+      if (events[i].events & platform::EventSet::kReadable) what |= PollSource::kReadable;
+      if (events[i].events & platform::EventSet::kHangup) what |= PollSource::kHangup;
       slot->source->OnEvent(slot->role, what);
     }
     // Commands run after the batch: a removal never frees a slot that a
