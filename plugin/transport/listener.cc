@@ -96,8 +96,9 @@ void SetUpServerTransport(ListenerState* state, std::unique_ptr<ipc::Connection>
 // or silent clients cannot hold up the others.
 class HandshakeSource : public PollSource {
  public:
-  // Poller thread (the listener's accept). An error (no timer: the process
-  // is out of descriptors) drops the client, which sees hang-up.
+  // Poller thread (the listener's accept). An error (no timer, or nothing to
+  // watch it with: the process is out of descriptors) drops the client,
+  // which sees hang-up.
   static ipc::Status Start(std::shared_ptr<ListenerState> state,
                            std::unique_ptr<ipc::ServerHandshake> handshake) {
     platform::UniqueHandle timer;
@@ -116,10 +117,15 @@ class HandshakeSource : public PollSource {
       delete source;
       return ipc::Status::Ok();
     }
+    ipc::Status added = Poller::Get().Add(
+        source,
+        {{source->handshake_->socket(), kClientSocket, PollSource::kReadable | PollSource::kHangup},
+         {source->timer_.get(), kTimer, PollSource::kReadable}});
+    if (!added.ok()) {
+      delete source;  // closes the client's socket
+      return added;
+    }
     state->pending.insert(source);
-    Poller::Get().Add(source, {{source->handshake_->socket(), kClientSocket,
-                                PollSource::kReadable | PollSource::kHangup},
-                               {source->timer_.get(), kTimer, PollSource::kReadable}});
     return ipc::Status::Ok();
   }
 
@@ -168,8 +174,16 @@ class ShmListener : public grpc_core::Server::ListenerInterface, public PollSour
   explicit ShmListener(std::shared_ptr<ListenerState> state) : state_(std::move(state)) {}
 
   void Start(grpc_core::Server*, const std::vector<grpc_pollset*>*) override {
+    ipc::Status status = Poller::Get().Add(
+        this, {{state_->ipc_listener->listen_handle(), 0, PollSource::kReadable}});
+    if (!status.ok()) {
+      // Clients then time out in their handshakes; a listener cannot make
+      // the server's start fail.
+      gpr_log(GPR_ERROR, "grpc_shm: cannot accept clients on %s: %s", state_->address.c_str(),
+              status.ToString().c_str());
+      return;
+    }
     started_ = true;
-    Poller::Get().Add(this, {{state_->ipc_listener->listen_handle(), 0, PollSource::kReadable}});
   }
 
   grpc_core::channelz::ListenSocketNode* channelz_listen_socket_node() const override {
@@ -225,7 +239,7 @@ class ShmListener : public grpc_core::Server::ListenerInterface, public PollSour
       }
       status = HandshakeSource::Start(state_, st.ipc_listener->BeginHandshake(std::move(socket)));
       if (!status.ok()) {
-        LogShortageOnce(absl::StrCat("no timer for a client's handshake on ", st.address, " (",
+        LogShortageOnce(absl::StrCat("cannot start a client's handshake on ", st.address, " (",
                                      status.ToString(), "); hanging up on it"));
         continue;
       }
