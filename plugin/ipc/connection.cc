@@ -183,9 +183,13 @@ Status Connection::ReadFrame(FrameView* frame, Clock::time_point deadline) {
 bool Connection::ConditionHolds(uint32_t wait_bits, size_t space_needed) {
   if ((wait_bits & kWaitingForData) && reader_.MaybeReadable()) return true;
   if (wait_bits & kWaitingForSpace) {
-    size_t writable = 0;
-    // A corrupt read position also "holds": the caller's next write reports it.
-    if (!writer_.WritableBytes(&writable).ok() || writable >= space_needed) return true;
+    // The same test as the write that waits on it: payload bytes alone
+    // would say "fits" for an empty frame in a full ring (or a padded one in
+    // an almost full ring), and the writer would spin instead of sleeping,
+    // never noticing a dead reader. A corrupt read position also "holds":
+    // the caller's next write reports it.
+    bool fits = false;
+    if (!writer_.Fits(space_needed, &fits).ok() || fits) return true;
   }
   return false;
 }

@@ -57,6 +57,14 @@ Status RingWriter::WritableBytes(size_t* payload_bytes) {
   return Status::Ok();
 }
 
+Status RingWriter::Fits(size_t payload_size, bool* fits) {
+  size_t free_bytes = 0;
+  Status s = LoadFreeBytes(&free_bytes);
+  if (!s.ok()) return s;
+  *fits = free_bytes >= FrameRecordSize(payload_size);
+  return Status::Ok();
+}
+
 Status RingWriter::ReserveSlow(size_t payload_size, MutableByteSpan out[2]) {
   if (payload_size > max_frame_payload()) {
     return ring_internal::PayloadTooLarge(payload_size, max_frame_payload());

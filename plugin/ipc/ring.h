@@ -113,6 +113,10 @@ class RingWriter {
   // Payload bytes that fit in one frame right now (0 if not even a header
   // fits). kCorrupt if the peer's read position is impossible.
   Status WritableBytes(size_t* payload_bytes);
+  // Whether a frame of `payload_size` bytes fits right now: exactly when
+  // Reserve would succeed (records are padded, and an empty payload still
+  // needs its header). kCorrupt as WritableBytes.
+  Status Fits(size_t payload_size, bool* fits);
 
   // Reserves room for a frame of `payload_size` bytes. On success `out`
   // receives one or two spans covering exactly the payload; fill them, then

@@ -388,6 +388,35 @@ TEST_P(ConnectionTest, KilledClientIsSeenAsPeerClosed) {
   EXPECT_EQ(WaitChild(child), 128 + SIGKILL);
 }
 
+// A writer waiting to put a frame into a full ring must sleep, and so see
+// its reader die. Before, an empty or padded payload made the wait say
+// "fits" while the write said "full", and the writer spun for ever.
+TEST_P(ConnectionTest, WriterWaitingOnAFullRingForAnEmptyFrameSeesTheReaderDie) {
+  auto listener = Listen();
+  pid_t child = ForkChild([&] {
+    auto c = ConnectInChild();
+    if (!c) return 1;
+    ::pause();  // never reads; until SIGKILL
+    return 0;
+  });
+  auto c = AcceptFrom(*listener);
+  ASSERT_TRUE(c);
+  FrameHeader h{};
+  h.type = kFrameMessage;
+  h.stream_id = 1;
+  while (c->TryWriteFrame(h, nullptr, 0).ok()) {
+  }
+  ::kill(child, SIGKILL);
+  Status s = c->WriteFrame(h, nullptr, 0, In(std::chrono::seconds(30)));
+  EXPECT_EQ(s.code(), StatusCode::kPeerClosed) << s.ToString();
+  // A payload whose padding is what no longer fits.
+  const uint8_t byte = 1;
+  ConstByteSpan part{&byte, 1};
+  s = c->WriteFrame(h, &part, 1, In(std::chrono::seconds(30)));
+  EXPECT_EQ(s.code(), StatusCode::kPeerClosed) << s.ToString();
+  EXPECT_EQ(WaitChild(child), 128 + SIGKILL);
+}
+
 TEST_P(ConnectionTest, KilledServerIsSeenAsPeerClosedByClient) {
   auto listener = Listen();
   pid_t server = ForkChild([&] {
