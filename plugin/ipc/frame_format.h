@@ -7,7 +7,9 @@
 // the writer and reader split their copies at the wrap point. The header's
 // seal is what publishes a record (see ring.h).
 // A message larger than one frame is sent as several kMessage frames of the
-// same stream, all but the last with kFlagMoreChunks set.
+// same stream, all but the last with kFlagMoreChunks set; a sender finishes
+// one message before it starts the next, so chunks of two messages never
+// interleave (other frames may come between chunks).
 #ifndef GRPC_SHM_IPC_FRAME_FORMAT_H_
 #define GRPC_SHM_IPC_FRAME_FORMAT_H_
 
@@ -40,13 +42,15 @@ enum FrameType : uint8_t {
   kFramePing = 6,              // aux = opaque id, answered with kFramePingAck
   kFramePingAck = 7,
   kFrameWindowUpdate = 8,  // the receiver took aux more message bytes of the stream
-  kFrameTypeMax = kFrameWindowUpdate,
+  kFrameSettings = 9,      // the server's first frame; aux = max concurrent streams
+  kFrameTypeMax = kFrameSettings,
 };
 
 enum FrameFlags : uint8_t {
-  kFlagMoreChunks = 1 << 0,   // kFrameMessage: more chunks of this message follow
-  kFlagCompressed = 1 << 1,   // kFrameMessage: message is compressed (gRPC flag)
-  kFlagEndOfStream = 1 << 2,  // sender half-closes after this frame
+  kFlagMoreChunks = 1 << 0,     // kFrameMessage: more chunks of this message follow
+  kFlagCompressed = 1 << 1,     // kFrameMessage: message is compressed (gRPC flag)
+  kFlagEndOfStream = 1 << 2,    // sender half-closes after this frame
+  kFlagRefusedStream = 1 << 3,  // kFrameReset: the server refused the stream unseen
 };
 
 constexpr size_t AlignFrame(size_t n) { return (n + kFrameAlignment - 1) & ~(kFrameAlignment - 1); }

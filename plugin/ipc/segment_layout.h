@@ -18,7 +18,9 @@ constexpr size_t kCacheLineSize = 64;
 constexpr uint32_t kSegmentMagic = 0x4d485347;  // "GSHM"
 // 2: records are published by a seal in their header, not a write position.
 // 3: per-stream flow control (kFrameWindowUpdate).
-constexpr uint32_t kProtocolVersion = 3;
+// 4: the server's settings frame, refused streams, messages charged with an
+//    overhead, one message at a time per connection.
+constexpr uint32_t kProtocolVersion = 4;
 
 // Ring sizes are powers of two within these bounds.
 constexpr uint32_t kMinRingBytes = 4096;

@@ -42,7 +42,45 @@ class BlockSink {
   ipc::MetadataEncoder encoder_;
 };
 
+bool IsLegalKey(const std::string& key) {
+  if (key.empty()) return false;
+  for (size_t i = 0; i < key.size(); ++i) {
+    const char c = key[i];
+    const bool legal = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+                       c == '.' || (c == ':' && i == 0);
+    if (!legal) return false;
+  }
+  return true;
+}
+
+// chttp2 takes any byte but these in a text value (HPACK carries no line
+// structure; an HTTP/1 gateway would split the header at CR or LF). Not a
+// printable-ASCII check: gRPC's own grpc-message travels unencoded here.
+bool IsLegalTextValue(const std::string& value) {
+  return value.find_first_of(std::string("\0\r\n", 3)) == std::string::npos;
+}
+
 }  // namespace
+
+bool ValidateMetadataFromPeer(std::vector<ipc::MetadataEntry>* entries, std::string* why) {
+  size_t kept = 0;
+  for (size_t i = 0; i < entries->size(); ++i) {
+    auto& entry = (*entries)[i];
+    if (!IsLegalKey(entry.first)) {
+      *why = "illegal metadata key";
+      return false;
+    }
+    if (!absl::EndsWith(entry.first, "-bin") && !IsLegalTextValue(entry.second)) {
+      *why = absl::StrCat("illegal character in the value of metadata '", entry.first, "'");
+      return false;
+    }
+    if (absl::StartsWith(entry.first, "grpc-internal-")) continue;
+    if (kept != i) (*entries)[kept] = std::move(entry);
+    ++kept;
+  }
+  entries->resize(kept);
+  return true;
+}
 
 std::string EncodeMetadata(const grpc_metadata_batch& batch) {
   BlockSink sink;

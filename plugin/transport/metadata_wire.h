@@ -25,6 +25,12 @@ std::string EncodeStatusTrailers(grpc_status_code code, const std::string& messa
 // with a log line rather than failing the call, as chttp2 does.
 void AppendMetadata(const std::vector<ipc::MetadataEntry>& entries, grpc_metadata_batch* batch);
 
+// Checks a block from the peer as chttp2 checks HTTP/2 headers: keys are
+// non-empty and made of [0-9a-z-_.] (pseudo-headers may start with ':'),
+// values of keys not ending in "-bin" hold no CR, LF or NUL. Reserved grpc-internal-* entries are
+// dropped, not failed. Returns false with `why` set when the block must be refused.
+bool ValidateMetadataFromPeer(std::vector<ipc::MetadataEntry>* entries, std::string* why);
+
 }  // namespace transport
 }  // namespace grpc_shm
 

@@ -8,6 +8,29 @@
 namespace grpc_shm {
 namespace transport {
 
+OutboundQueue::StreamQueue& OutboundQueue::QueueOf(uint32_t stream_id) {
+  return streams_[stream_id];
+}
+
+void OutboundQueue::Schedule(uint32_t stream_id, StreamQueue* queue) {
+  if (queue->scheduled || queue->held || queue->items.empty()) return;
+  queue->scheduled = true;
+  ready_.push_back(stream_id);
+}
+
+void OutboundQueue::PushControl(uint8_t type, uint32_t stream_id, uint32_t aux, std::string payload,
+                                uint8_t flags) {
+  Item item;
+  item.header.type = type;
+  item.header.flags = flags;
+  item.header.stream_id = stream_id;
+  item.header.aux = aux;
+  item.header.payload_size = static_cast<uint32_t>(payload.size());
+  item.payload = std::move(payload);
+  control_.push_back(std::move(item));
+  ++queued_;
+}
+
 void OutboundQueue::PushFrame(uint8_t type, uint32_t stream_id, uint8_t flags, uint32_t aux,
                               std::string payload) {
   Item item;
@@ -17,7 +40,10 @@ void OutboundQueue::PushFrame(uint8_t type, uint32_t stream_id, uint8_t flags, u
   item.header.aux = aux;
   item.header.payload_size = static_cast<uint32_t>(payload.size());
   item.payload = std::move(payload);
-  items_.push_back(std::move(item));
+  StreamQueue& queue = QueueOf(stream_id);
+  queue.items.push_back(std::move(item));
+  ++queued_;
+  Schedule(stream_id, &queue);
 }
 
 void OutboundQueue::PushMessage(uint32_t stream_id, uint8_t flags, grpc_core::SliceBuffer* message,
@@ -28,9 +54,11 @@ void OutboundQueue::PushMessage(uint32_t stream_id, uint8_t flags, grpc_core::Sl
   item.header.flags = flags;
   item.is_message = true;
   item.message.Swap(message);
-  windows_.emplace(stream_id, kStreamWindow);
   item.done = std::move(done);
-  items_.push_back(std::move(item));
+  StreamQueue& queue = QueueOf(stream_id);
+  queue.items.push_back(std::move(item));
+  ++queued_;
+  Schedule(stream_id, &queue);
 }
 
 // A chunk of at most a quarter ring: the writer can refill the ring while
@@ -41,18 +69,42 @@ size_t OutboundQueue::ChunkLimit(const ipc::Connection& connection) {
 }
 
 void OutboundQueue::GrantWindow(uint32_t stream_id, uint32_t bytes) {
-  auto it = windows_.find(stream_id);
-  if (it == windows_.end()) return;  // a stream we are done with
+  auto it = streams_.find(stream_id);
+  if (it == streams_.end()) return;  // a stream we are done with
+  StreamQueue& queue = it->second;
   // A peer cannot make a window grow without bound: at most what the
   // stream has sent plus a fresh window.
-  it->second = std::min<int64_t>(it->second + bytes, kStreamWindow);
+  queue.window = std::min<int64_t>(queue.window + bytes, kStreamWindow);
+  if (queue.window > 0) Schedule(stream_id, &queue);
+}
+
+void OutboundQueue::HoldStream(uint32_t stream_id) { QueueOf(stream_id).held = true; }
+
+void OutboundQueue::ReleaseStream(uint32_t stream_id) {
+  auto it = streams_.find(stream_id);
+  if (it == streams_.end()) return;
+  it->second.held = false;
+  Schedule(stream_id, &it->second);
+}
+
+void OutboundQueue::ForgetStream(uint32_t stream_id) {
+  auto it = streams_.find(stream_id);
+  if (it == streams_.end()) return;
+  if (!it->second.items.empty()) {
+    it->second.forgotten = true;
+    return;
+  }
+  if (it->second.scheduled) {
+    ready_.erase(std::find(ready_.begin(), ready_.end(), stream_id));
+  }
+  streams_.erase(it);
 }
 
 ipc::Status OutboundQueue::WriteMessageChunks(ipc::Connection* connection, Item* item) {
   const grpc_slice_buffer* slices = item->message.c_slice_buffer();
   const size_t total = item->message.Length();
   const size_t limit = ChunkLimit(*connection);
-  std::vector<ipc::ConstByteSpan> parts;
+  absl::InlinedVector<ipc::ConstByteSpan, 8> parts;
   // An empty message is still one (empty) frame.
   do {
     size_t chunk = std::min(total - item->offset, limit);
@@ -81,12 +133,23 @@ ipc::Status OutboundQueue::WriteMessageChunks(ipc::Connection* connection, Item*
   return ipc::Status::Ok();
 }
 
+ipc::Status OutboundQueue::WriteFrame(ipc::Connection* connection, const Item& item) {
+  ipc::ConstByteSpan part{reinterpret_cast<const uint8_t*>(item.payload.data()),
+                          item.payload.size()};
+  return connection->TryWriteFrame(item.header, &part, 1);
+}
+
+ipc::Status OutboundQueue::Blocked(const ipc::Connection& connection, const Item& item) {
+  waiting_for_ring_ = true;
+  space_needed_ = item.is_message
+                      ? std::min(item.message.Length() - item.offset, ChunkLimit(connection))
+                      : item.payload.size();
+  return ipc::Status::WouldBlock();
+}
+
 ipc::Status OutboundQueue::Flush(ipc::Connection* connection) {
   waiting_for_ring_ = false;
-  // Streams whose next message waits for window: their later frames wait
-  // too (a stream's frames stay in order), other streams' frames go on.
-  absl::InlinedVector<uint32_t, 4> blocked;
-  // Completions run once we are done with items_ (they may queue more).
+  // Completions run once we are done with the queues (they may queue more).
   absl::InlinedVector<MessageDone, 4> sent;
   auto finish = [&](ipc::Status status) {
     for (auto& done : sent) {
@@ -94,73 +157,103 @@ ipc::Status OutboundQueue::Flush(ipc::Connection* connection) {
     }
     return status;
   };
-  auto is_blocked = [&](uint32_t id) {
-    return std::find(blocked.begin(), blocked.end(), id) != blocked.end();
-  };
-  for (auto it = items_.begin(); it != items_.end();) {
-    Item& item = *it;
-    const uint32_t id = item.header.stream_id;
-    if (!blocked.empty() && is_blocked(id)) {
-      ++it;
+  while (!control_.empty()) {
+    ipc::Status status = WriteFrame(connection, control_.front());
+    if (status.code() == ipc::StatusCode::kWouldBlock) {
+      return finish(Blocked(*connection, control_.front()));
+    }
+    if (!status.ok()) return finish(status);
+    control_.pop_front();
+    --queued_;
+  }
+  while (!ready_.empty()) {
+    const uint32_t id = ready_.front();
+    StreamQueue& queue = streams_.at(id);
+    if (queue.items.empty()) {  // its messages were dropped
+      queue.scheduled = false;
+      ready_.pop_front();
+      if (queue.forgotten) streams_.erase(id);
       continue;
     }
-    ipc::Status status;
-    if (item.is_message) {
-      if (!item.charged) {
-        auto window = windows_.find(id);
-        if (window != windows_.end()) {
-          if (window->second <= 0) {
-            blocked.push_back(id);
-            ++it;
-            continue;
-          }
-          window->second -= static_cast<int64_t>(item.message.Length());
-        }
-        item.charged = true;
+    Item& item = queue.items.front();
+    if (item.is_message && !item.charged) {
+      if (queue.window <= 0) {
+        // Waits for window; GrantWindow schedules the stream again.
+        queue.scheduled = false;
+        ready_.pop_front();
+        continue;
       }
-      status = WriteMessageChunks(connection, &item);
-    } else {
-      ipc::ConstByteSpan part{reinterpret_cast<const uint8_t*>(item.payload.data()),
-                              item.payload.size()};
-      status = connection->TryWriteFrame(item.header, &part, 1);
+      queue.window -= MessageCharge(item.message.Length());
+      item.charged = true;
     }
+    ipc::Status status =
+        item.is_message ? WriteMessageChunks(connection, &item) : WriteFrame(connection, item);
     if (status.code() == ipc::StatusCode::kWouldBlock) {
-      waiting_for_ring_ = true;
-      space_needed_ = item.is_message
-                          ? std::min(item.message.Length() - item.offset, ChunkLimit(*connection))
-                          : item.payload.size();
-      return finish(status);
+      // The stream stays in front: a message partly written resumes first.
+      return finish(Blocked(*connection, item));
     }
     if (!status.ok()) return finish(status);
     if (item.done) sent.push_back(std::move(item.done));
-    it = items_.erase(it);
+    queue.items.pop_front();
+    --queued_;
+    ready_.pop_front();
+    queue.scheduled = false;
+    if (queue.items.empty() && queue.forgotten) {
+      streams_.erase(id);
+    } else {
+      Schedule(id, &queue);  // to the back: streams take turns
+    }
   }
   return finish(ipc::Status::Ok());
 }
 
 void OutboundQueue::DropMessagesOf(uint32_t stream_id, grpc_error_handle error) {
+  auto it = streams_.find(stream_id);
+  if (it == streams_.end()) return;
   std::vector<MessageDone> dropped;
-  for (auto it = items_.begin(); it != items_.end();) {
-    if (it->is_message && it->header.stream_id == stream_id && it->offset == 0) {
-      dropped.push_back(std::move(it->done));
-      it = items_.erase(it);
+  auto& items = it->second.items;
+  for (auto item = items.begin(); item != items.end();) {
+    if (item->is_message && item->offset == 0) {
+      dropped.push_back(std::move(item->done));
+      item = items.erase(item);
+      --queued_;
     } else {
-      ++it;
+      ++item;
     }
   }
+  // The stream may have waited for window only because of a dropped message.
+  Schedule(stream_id, &it->second);
   for (auto& done : dropped) {
     if (done) done(error);
   }
 }
 
-void OutboundQueue::Clear(grpc_error_handle error) {
-  std::deque<Item> items;
-  items.swap(items_);
-  windows_.clear();
-  waiting_for_ring_ = false;
-  for (auto& item : items) {
-    if (item.done) item.done(error);
+void OutboundQueue::DropStream(uint32_t stream_id, grpc_error_handle error) {
+  auto it = streams_.find(stream_id);
+  if (it == streams_.end()) return;
+  std::vector<MessageDone> dropped;
+  for (Item& item : it->second.items) {
+    if (item.done) dropped.push_back(std::move(item.done));
   }
+  queued_ -= it->second.items.size();
+  it->second.items.clear();
+  ForgetStream(stream_id);
+  for (auto& done : dropped) done(error);
+}
+
+void OutboundQueue::Clear(grpc_error_handle error) {
+  std::vector<MessageDone> dropped;
+  for (auto& entry : streams_) {
+    for (Item& item : entry.second.items) {
+      if (item.done) dropped.push_back(std::move(item.done));
+    }
+  }
+  control_.clear();
+  streams_.clear();
+  ready_.clear();
+  queued_ = 0;
+  waiting_for_ring_ = false;
+  for (auto& done : dropped) done(error);
 }
 
 }  // namespace transport

@@ -1,6 +1,7 @@
-// The connection side of the transport: incoming frames, the poller, graceful
-// and abrupt close, transport ops and the grpc_transport_vtable. How stream
-// ops become frames lives in stream_ops.cc.
+// The connection's life: the poller's read/flush loop, stream transitions,
+// graceful and abrupt close, transport ops and the grpc_transport_vtable.
+// Frames from the peer are handled in inbound.cc, stream op batches in
+// stream_ops.cc.
 #include "plugin/transport/shm_transport.h"
 
 #include <grpc/status.h>
@@ -13,8 +14,10 @@
 #include "plugin/ipc/frame_format.h"
 #include "plugin/transport/errors.h"
 #include "plugin/transport/grpc_poller.h"
+#include "plugin/transport/options_args.h"
 #include "plugin/transport/transport_internal.h"
 #include "src/core/lib/iomgr/exec_ctx.h"
+#include "src/core/lib/iomgr/executor.h"
 
 namespace grpc_shm {
 namespace transport {
@@ -31,213 +34,57 @@ bool TraceEnabled() {
 
 ShmTransport* FromBase(grpc_transport* gt) { return reinterpret_cast<ShmTransport*>(gt); }
 
-ShmStream* FindStream(ShmTransport* t, uint32_t id) {
-  auto it = t->streams.find(id);
-  return it == t->streams.end() ? nullptr : it->second;
-}
-
-grpc_status_code StatusCodeFromWire(uint32_t aux) {
-  return aux <= GRPC_STATUS_UNAUTHENTICATED ? static_cast<grpc_status_code>(aux)
-                                            : GRPC_STATUS_UNKNOWN;
-}
-
-// The payload as one contiguous string (it may wrap around the ring end).
-std::string CopyPayload(const ipc::FrameView& frame) {
-  std::string out(frame.payload_size(), '\0');
-  frame.CopyPayloadTo(reinterpret_cast<uint8_t*>(&out[0]));
-  return out;
-}
-
-size_t MetadataSize(const std::vector<ipc::MetadataEntry>& entries) {
-  size_t size = 0;
-  for (const auto& e : entries) size += e.first.size() + e.second.size() + 32;
-  return size;
-}
-
-void MaybeFinishGracefulCloseLocked(ShmTransport* t) {
-  if (!t->is_client && t->goaway_sent && !t->closed && t->streams.empty() && t->outbound.empty()) {
-    CloseLocked(t, StatusError(GRPC_STATUS_UNAVAILABLE, "shm transport: server shut down"));
-  }
-}
-
-void ResetUnknownStreamLocked(ShmTransport* t, uint32_t id, grpc_status_code code,
-                              const std::string& why) {
-  t->outbound.PushFrame(ipc::kFrameReset, id, 0, static_cast<uint32_t>(code), why);
-}
-
-// Server: a client opened stream `id`. Hands it to gRPC's accept callback,
-// which re-enters init_stream and perform_stream_op, so `lock` is released
-// around the call.
-ipc::Status AcceptStreamLocked(ShmTransport* t, uint32_t id,
-                               std::vector<ipc::MetadataEntry> metadata,
-                               std::unique_lock<std::mutex>* lock) {
-  if (id <= t->last_peer_stream_id || id % 2 == 0) {
-    return ipc::Status(ipc::StatusCode::kProtocol, absl::StrCat("client opened stream ", id,
-                                                                " after ", t->last_peer_stream_id));
-  }
-  t->last_peer_stream_id = id;
-  if (t->goaway_sent || t->accept_stream_cb == nullptr) {
-    ResetUnknownStreamLocked(t, id, GRPC_STATUS_UNAVAILABLE,
-                             "shm transport: server is shutting down");
-    return ipc::Status::Ok();
-  }
-  auto accept = t->accept_stream_cb;
-  void* accept_data = t->accept_stream_data;
-  lock->unlock();
-  accept(accept_data, &t->base, reinterpret_cast<const void*>(static_cast<uintptr_t>(id)));
-  lock->lock();
-  ShmStream* s = FindStream(t, id);
-  if (s != nullptr) {
-    s->initial_md = std::move(metadata);
-    s->initial_md_received = true;
-    DeliverLocked(s);
-  }
-  return ipc::Status::Ok();
-}
-
-// Reads every frame in the receive ring. Errors are the peer's fault and
-// end the connection; they never touch other connections.
-ipc::Status ReadFramesLocked(ShmTransport* t, std::unique_lock<std::mutex>* lock) {
-  t->reading_paused = false;
-  for (;;) {
-    if (t->closed) return ipc::Status::Ok();
-    if (t->inbound_bytes >= ShmTransport::kMaxInboundBytes) {
-      if (TraceEnabled()) {
-        gpr_log(GPR_INFO, "shm %s %p: reading paused, %zu bytes undelivered",
-                t->is_client ? "client" : "server", t, t->inbound_bytes);
-      }
-      t->reading_paused = true;
-      return ipc::Status::Ok();
-    }
-    ipc::FrameView frame;
-    ipc::Status status = t->connection->Peek(&frame);
-    if (status.code() == ipc::StatusCode::kWouldBlock) return ipc::Status::Ok();
-    if (!status.ok()) return status;
-    const ipc::FrameHeader header = frame.header;
-    ShmStream* s = FindStream(t, header.stream_id);
-    if (TraceEnabled()) {
-      gpr_log(GPR_INFO, "shm %s %p: frame in type=%d stream=%u flags=%d size=%u known=%d",
-              t->is_client ? "client" : "server", t, header.type, header.stream_id, header.flags,
-              header.payload_size, s != nullptr);
-    }
-    switch (header.type) {
-      case ipc::kFrameMessage: {
-        if (s != nullptr) {
-          if (!s->assembling) {
-            s->partial = InboundMessage();
-            s->assembling = true;
-          }
-          grpc_slice slice = GRPC_SLICE_MALLOC(frame.payload_size());
-          frame.CopyPayloadTo(GRPC_SLICE_START_PTR(slice));
-          s->partial.data.Append(grpc_core::Slice(slice));
-          if (header.flags & ipc::kFlagCompressed) {
-            s->partial.flags |= GRPC_WRITE_INTERNAL_COMPRESS;
-          }
-        }
-        t->connection->Consume();
-        if (s != nullptr && !(header.flags & ipc::kFlagMoreChunks)) {
-          size_t bytes = s->partial.data.Length();
-          s->messages_bytes += bytes;
-          t->inbound_bytes += bytes;
-          s->messages.push_back(std::move(s->partial));
-          s->partial = InboundMessage();
-          s->assembling = false;
-          DeliverLocked(s);
-        }
-        break;
-      }
-      case ipc::kFrameInitialMetadata:
-      case ipc::kFrameTrailingMetadata: {
-        std::string block = CopyPayload(frame);
-        t->connection->Consume();
-        std::vector<ipc::MetadataEntry> entries;
-        ipc::Status decoded = ipc::DecodeMetadata(reinterpret_cast<const uint8_t*>(block.data()),
-                                                  block.size(), &entries);
-        if (!decoded.ok()) {
-          // One bad block fails its stream, not the connection.
-          std::string why =
-              absl::StrCat("shm transport: bad metadata from peer: ", decoded.ToString());
-          ResetUnknownStreamLocked(t, header.stream_id, GRPC_STATUS_INTERNAL, why);
-          if (s != nullptr) OnPeerResetLocked(s, GRPC_STATUS_INTERNAL, why);
-          FlushLocked(t);
-          break;
-        }
-        if (MetadataSize(entries) > t->max_metadata_size) {
-          // As chttp2: the call fails with RESOURCE_EXHAUSTED, the connection
-          // lives on.
-          std::string why = absl::StrCat(
-              "received ", header.type == ipc::kFrameInitialMetadata ? "initial" : "trailing",
-              " metadata size exceeds limit");
-          grpc_error_handle error = StatusError(GRPC_STATUS_RESOURCE_EXHAUSTED, why);
-          if (s != nullptr) {
-            CancelStreamLocked(s, error);
-          } else if (!t->is_client && header.type == ipc::kFrameInitialMetadata &&
-                     header.stream_id > t->last_peer_stream_id && header.stream_id % 2 == 1) {
-            t->last_peer_stream_id = header.stream_id;
-            ResetUnknownStreamLocked(t, header.stream_id, GRPC_STATUS_RESOURCE_EXHAUSTED, why);
-            FlushLocked(t);
-          }
-          break;
-        }
-        if (header.type == ipc::kFrameInitialMetadata) {
-          if (!t->is_client && s == nullptr) {
-            ipc::Status accepted =
-                AcceptStreamLocked(t, header.stream_id, std::move(entries), lock);
-            if (!accepted.ok()) return accepted;
-          } else if (s != nullptr && !s->initial_md_received) {
-            s->initial_md = std::move(entries);
-            s->initial_md_received = true;
-            DeliverLocked(s);
-          }
-        } else if (s != nullptr) {
-          s->trailing_md = std::move(entries);
-          s->trailing_md_received = true;
-          // A client stream is over once the server's status arrived.
-          if (t->is_client) RemoveStreamLocked(t, s);
-          DeliverLocked(s);
-        }
-        break;
-      }
-      case ipc::kFrameReset: {
-        std::string message = CopyPayload(frame);
-        t->connection->Consume();
-        if (s != nullptr) {
-          OnPeerResetLocked(s, StatusCodeFromWire(header.aux), message);
-        }
-        break;
-      }
-      case ipc::kFrameGoaway:
-        t->connection->Consume();
-        if (t->is_client && !t->goaway_received) {
-          t->goaway_received = true;
-          // Not READY any more: the subchannel stops sending new calls here
-          // and reconnects; calls in flight finish on this transport.
-          t->state_tracker.SetState(GRPC_CHANNEL_TRANSIENT_FAILURE,
-                                    absl::UnavailableError("shm transport: server is going away"),
-                                    "goaway");
-        }
-        break;
-      case ipc::kFramePing:
-        t->connection->Consume();
-        t->outbound.PushFrame(ipc::kFramePingAck, 0, 0, header.aux, {});
-        FlushLocked(t);
-        break;
-      case ipc::kFramePingAck:
-        t->connection->Consume();
-        break;
-      case ipc::kFrameWindowUpdate:
-        t->connection->Consume();
-        // The poller flushes once it has read everything.
-        t->outbound.GrantWindow(header.stream_id, header.aux);
-        break;
-      default:
-        return ipc::Status(ipc::StatusCode::kProtocol,
-                           absl::StrCat("unknown frame type ", header.type));
-    }
-  }
-}
-
 void DestroyTransport(ShmTransport* t) { delete t; }
+
+void RemoveFromPoller(ShmTransport* t) {
+  if (t->grpc_polled) {
+    GrpcPoller::Remove(&t->source);
+  } else {
+    Poller::Get().Remove(&t->source);
+  }
+}
+
+// Client: opens queued streams while the server's limit allows, in id order.
+void OpenQueuedStreamsLocked(ShmTransport* t) {
+  bool opened = false;
+  while (!t->queued_streams.empty() && t->streams.size() < t->peer_max_streams) {
+    ShmStream* s = t->queued_streams.front();
+    t->queued_streams.pop_front();
+    s->phase = StreamPhase::kOpen;
+    s->reached_wire = true;
+    t->streams[s->id] = s;
+    t->outbound.ReleaseStream(s->id);
+    opened = true;
+  }
+  if (opened && t->polling) KickPollerLocked(t);  // the poller flushes them
+}
+
+// gRPC's pollers: the reader gave up its thread at the frame budget; this
+// brings it back from gRPC's executor, after the others had their turn.
+void OnYield(void* arg, grpc_error_handle) {
+  auto* t = static_cast<ShmTransport*>(arg);
+  {
+    std::lock_guard<std::mutex> lock(t->mu);
+    t->yield_pending = false;
+    if (t->polling && !t->closed && !t->removal_posted) KickPollerLocked(t);
+  }
+  UnrefTransport(t);
+}
+
+// Called instead of sleeping when the read loop spent its frame budget:
+// the thread goes back to its other connections, and this one is called
+// again after them.
+void YieldLocked(ShmTransport* t) {
+  if (!t->grpc_polled) {
+    KickPollerLocked(t);  // queued behind the events already collected
+    return;
+  }
+  if (t->yield_pending) return;
+  t->yield_pending = true;
+  RefTransport(t);
+  GRPC_CLOSURE_INIT(&t->yield_closure, OnYield, t, nullptr);
+  grpc_core::Executor::Run(&t->yield_closure, absl::OkStatus());
+}
 
 }  // namespace
 
@@ -250,10 +97,10 @@ ShmStream::ShmStream(ShmTransport* t, grpc_stream_refcount* refs, uint32_t id,
 ShmStream::~ShmStream() { UnrefTransport(t); }
 
 ShmTransport::ShmTransport(std::unique_ptr<ipc::Connection> connection, bool is_client,
-                           std::string peer_string, uint32_t max_metadata_size)
+                           std::string peer_string, const TransportLimits& limits)
     : is_client(is_client),
       peer_string(std::move(peer_string)),
-      max_metadata_size(max_metadata_size),
+      limits(limits),
       connection(std::move(connection)),
       state_tracker(is_client ? "shm_client" : "shm_server", GRPC_CHANNEL_READY) {}
 
@@ -263,19 +110,11 @@ void UnrefTransport(ShmTransport* t) {
   if (t->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) DestroyTransport(t);
 }
 
-void KickPoller(ShmTransport* t) {
+void KickPollerLocked(ShmTransport* t) {
   if (t->grpc_polled) {
     GrpcPoller::Kick(&t->source);
   } else {
     Poller::Get().Kick(&t->source);
-  }
-}
-
-void RemoveFromPoller(ShmTransport* t) {
-  if (t->grpc_polled) {
-    GrpcPoller::Remove(&t->source);
-  } else {
-    Poller::Get().Remove(&t->source);
   }
 }
 
@@ -293,48 +132,52 @@ void FlushLocked(ShmTransport* t) {
     // for space and flush when the peer frees some.
     if (t->polling && !t->waiting_for_space) {
       t->waiting_for_space = true;
-      KickPoller(t);
+      KickPollerLocked(t);
     }
   } else {
     CloseLocked(t, IpcError(status, "writing to peer"));
   }
 }
 
-void ReturnWindowLocked(ShmStream* s, size_t bytes) {
+void MaybeFinishGracefulCloseLocked(ShmTransport* t) {
+  if (!t->is_client && t->goaway_sent && !t->closed && t->streams.empty() && t->outbound.empty()) {
+    CloseLocked(t, StatusError(GRPC_STATUS_UNAVAILABLE, "shm transport: server shut down"));
+  }
+}
+
+void OpenClientStreamLocked(ShmStream* s) {
   ShmTransport* t = s->t;
-  s->window_to_return += bytes;
-  if (s->window_to_return < static_cast<size_t>(OutboundQueue::kStreamWindow / 4)) return;
-  if (t->closed || !s->in_map) return;
-  while (s->window_to_return > 0) {
-    const uint32_t grant = static_cast<uint32_t>(std::min<size_t>(s->window_to_return, UINT32_MAX));
-    t->outbound.PushFrame(ipc::kFrameWindowUpdate, s->id, 0, grant, {});
-    s->window_to_return -= grant;
-  }
-  // Not FlushLocked: we may be in the middle of delivering to gRPC, and a
-  // failed write would close the transport under us. The poller flushes.
-  if (t->polling) KickPoller(t);
-}
-
-void ReleaseInboundLocked(ShmTransport* t, size_t bytes) {
-  t->inbound_bytes -= bytes;
-  if (t->reading_paused && t->inbound_bytes < ShmTransport::kMaxInboundBytes / 2) {
-    t->reading_paused = false;
-    if (t->polling && !t->closed) KickPoller(t);
+  s->id = t->next_stream_id;
+  t->next_stream_id += 2;
+  if (t->queued_streams.empty() && t->streams.size() < t->peer_max_streams) {
+    s->phase = StreamPhase::kOpen;
+    s->reached_wire = true;
+    t->streams[s->id] = s;
+  } else {
+    // Its frames wait in the queue, unsent, until a slot frees.
+    s->phase = StreamPhase::kQueued;
+    t->outbound.HoldStream(s->id);
+    t->queued_streams.push_back(s);
   }
 }
 
-void DropInboundLocked(ShmStream* s) {
-  size_t bytes = s->messages_bytes;
-  s->messages.clear();
-  s->messages_bytes = 0;
-  if (bytes != 0) ReleaseInboundLocked(s->t, bytes);
+void OpenServerStreamLocked(ShmStream* s) {
+  s->phase = StreamPhase::kOpen;
+  s->reached_wire = true;
+  s->t->streams[s->id] = s;
 }
 
-void RemoveStreamLocked(ShmTransport* t, ShmStream* s) {
-  if (!s->in_map) return;
-  t->streams.erase(s->id);
-  s->in_map = false;
-  MaybeFinishGracefulCloseLocked(t);
+void CloseStreamLocked(ShmStream* s) {
+  ShmTransport* t = s->t;
+  const StreamPhase was = s->phase;
+  s->phase = StreamPhase::kClosed;
+  if (was == StreamPhase::kOpen) {
+    t->streams.erase(s->id);
+    if (t->is_client && !t->closed) OpenQueuedStreamsLocked(t);
+    MaybeFinishGracefulCloseLocked(t);
+  } else if (was == StreamPhase::kQueued) {
+    t->queued_streams.erase(std::find(t->queued_streams.begin(), t->queued_streams.end(), s));
+  }
 }
 
 void CloseLocked(ShmTransport* t, grpc_error_handle error) {
@@ -349,13 +192,14 @@ void CloseLocked(ShmTransport* t, grpc_error_handle error) {
                             "shm transport closed");
   t->outbound.Clear(error);
   t->streams.clear();
+  t->queued_streams.clear();
   std::vector<ShmStream*> streams(t->all_streams.begin(), t->all_streams.end());
   for (ShmStream* s : streams) {
-    s->in_map = false;
+    if (s->phase != StreamPhase::kIdle) s->phase = StreamPhase::kClosed;
     // A client stream whose status already arrived is complete: what it has
     // buffered is still delivered (a server that finishes its last call and
     // hangs up must not turn that call's OK into UNAVAILABLE).
-    const bool complete = t->is_client && s->trailing_md_received;
+    const bool complete = t->is_client && s->received == HalfState::kEnded;
     if (s->cancel_error.ok() && !complete) s->cancel_error = error;
     DeliverLocked(s);
   }
@@ -366,6 +210,16 @@ void CloseLocked(ShmTransport* t, grpc_error_handle error) {
   } else if (!t->polling) {
     t->connection->Close();
   }
+}
+
+void CloseForPeerLocked(ShmTransport* t, grpc_status_code code, const std::string& why) {
+  if (t->closed) return;
+  gpr_log(GPR_ERROR, "grpc_shm: closing the connection to %s: %s", t->peer_string.c_str(),
+          why.c_str());
+  // Best effort: a peer that is not reading will not see it.
+  t->outbound.PushControl(ipc::kFrameGoaway, 0, t->last_peer_stream_id, why);
+  (void)t->outbound.Flush(t->connection.get());
+  CloseLocked(t, StatusError(code, why));
 }
 
 void ShmTransport::Source::OnEvent(int role, uint32_t events) {
@@ -385,7 +239,8 @@ void ShmTransport::Source::OnEvent(int role, uint32_t events) {
   for (;;) {
     t->read_again = false;
     t->connection->Drain();
-    ipc::Status status = ReadFramesLocked(t, &lock);
+    bool budget_spent = false;
+    ipc::Status status = ReadFramesLocked(t, &lock, kReadBudgetFrames, &budget_spent);
     if (!status.ok()) {
       t->reading = false;
       CloseLocked(t, IpcError(status, "reading from peer"));
@@ -402,8 +257,15 @@ void ShmTransport::Source::OnEvent(int role, uint32_t events) {
     MaybeFinishGracefulCloseLocked(t);
     if (t->closed) break;
     if (t->read_again) continue;
-    // While reading is paused, waiting for data would wake at once.
-    uint32_t bits = t->reading_paused ? 0u : static_cast<uint32_t>(ipc::kWaitingForData);
+    if (t->peer_hung_up) break;  // the rest is read below
+    if (budget_spent) {
+      // Other connections get their turn before we read on.
+      YieldLocked(t);
+      break;
+    }
+    // While reading waits (for gRPC, or for the peer to read what we owe
+    // it), waiting for data would wake at once.
+    uint32_t bits = ReadingBlockedLocked(t) ? 0u : static_cast<uint32_t>(ipc::kWaitingForData);
     size_t space_needed = 0;
     if (t->outbound.waiting_for_ring()) {
       bits |= ipc::kWaitingForSpace;
@@ -419,7 +281,15 @@ void ShmTransport::Source::OnEvent(int role, uint32_t events) {
             t->is_client ? "client" : "server", t, t->outbound.empty(), t->streams.size());
   }
   if (t->peer_hung_up) {
-    // Everything the peer wrote before it went away has been read above.
+    // Everything the peer wrote before it went away is ours: read it all,
+    // whatever gRPC has not taken yet (the ring bounds it), so calls that
+    // completed before the hang-up still complete.
+    bool unused;
+    ipc::Status status = ReadFramesLocked(t, &lock, /*budget=*/-1, &unused);
+    if (!status.ok() && status.code() != ipc::StatusCode::kPeerClosed) {
+      CloseLocked(t, IpcError(status, "reading from peer"));
+      return;
+    }
     CloseLocked(t, StatusError(GRPC_STATUS_UNAVAILABLE,
                                "shm transport: peer closed the connection "
                                "(process exited or hung up)"));
@@ -447,8 +317,7 @@ int InitStream(grpc_transport* gt, grpc_stream* gs, grpc_stream_refcount* refs,
   if (t->closed) {
     s->cancel_error = t->close_error;
   } else if (id != 0) {
-    t->streams[id] = s;
-    s->in_map = true;
+    OpenServerStreamLocked(s);
   }
   return 0;
 }
@@ -477,7 +346,7 @@ void PerformOp(grpc_transport* gt, grpc_transport_op* op) {
   if (!op->goaway_error.ok() && !t->is_client && !t->goaway_sent && !t->closed) {
     // Server shutdown: no new streams; in-flight ones finish, then we close.
     t->goaway_sent = true;
-    t->outbound.PushFrame(ipc::kFrameGoaway, 0, 0, t->last_peer_stream_id, {});
+    t->outbound.PushControl(ipc::kFrameGoaway, 0, t->last_peer_stream_id);
     FlushLocked(t);
     MaybeFinishGracefulCloseLocked(t);
   }
@@ -503,12 +372,19 @@ void DestroyStream(grpc_transport* gt, grpc_stream* gs, grpc_closure* then_sched
   auto* s = reinterpret_cast<ShmStream*>(gs);
   {
     std::lock_guard<std::mutex> lock(t->mu);
-    if (s->in_map && !t->closed) {
-      // gRPC gave up on a stream still open on the wire: tell the peer.
-      t->outbound.DropMessagesOf(s->id, GRPC_ERROR_CREATE("stream destroyed"));
-      ResetUnknownStreamLocked(t, s->id, GRPC_STATUS_CANCELLED, "stream destroyed");
-      RemoveStreamLocked(t, s);
-      FlushLocked(t);
+    if (!t->closed) {
+      grpc_error_handle error = GRPC_ERROR_CREATE("stream destroyed");
+      if (s->phase == StreamPhase::kOpen) {
+        // gRPC gave up on a stream still open on the wire: tell the peer.
+        t->outbound.DropMessagesOf(s->id, error);
+        t->outbound.PushFrame(ipc::kFrameReset, s->id, 0, GRPC_STATUS_CANCELLED,
+                              "stream destroyed");
+        CloseStreamLocked(s);
+        FlushLocked(t);
+      } else if (s->phase == StreamPhase::kQueued) {
+        t->outbound.DropStream(s->id, error);
+        CloseStreamLocked(s);
+      }
     }
     if (s->id != 0) t->outbound.ForgetStream(s->id);
     DropInboundLocked(s);
@@ -539,13 +415,29 @@ const grpc_transport_vtable kShmTransportVtable = {
 
 grpc_transport* CreateShmTransport(std::unique_ptr<ipc::Connection> connection, bool is_client,
                                    std::string peer_string, const grpc_core::ChannelArgs& args) {
-  // chttp2's default SETTINGS_MAX_HEADER_LIST_SIZE.
-  constexpr int kDefaultMaxMetadataSize = 8 * 1024;
-  int max_metadata_size =
-      std::max(0, args.GetInt(GRPC_ARG_MAX_METADATA_SIZE).value_or(kDefaultMaxMetadataSize));
   auto* t = new ShmTransport(std::move(connection), is_client, std::move(peer_string),
-                             static_cast<uint32_t>(max_metadata_size));
+                             TransportLimits::FromChannelArgs(args));
   t->base.vtable = &kShmTransportVtable;
+  std::lock_guard<std::mutex> lock(t->mu);
+  if (!is_client) {
+    // The first frame on the ring, written before gRPC can use the
+    // transport: the client learns our limits before its first call.
+    QueueSettingsLocked(t);
+    FlushLocked(t);
+    return &t->base;
+  }
+  // Client: wait for the server's settings as the last step of connecting
+  // (we run on the connector's blocking thread).
+  const auto timeout = std::chrono::milliseconds(args.GetInt(kArgHandshakeMs).value_or(5000));
+  ipc::FrameView frame;
+  ipc::Status status = t->connection->ReadFrame(&frame, ipc::Connection::Clock::now() + timeout);
+  if (status.ok()) {
+    status = ApplySettingsLocked(t, frame.header);
+    if (status.ok()) t->connection->Consume();
+  }
+  if (!status.ok()) {
+    CloseLocked(t, IpcError(status, "waiting for the server's settings"));
+  }
   return &t->base;
 }
 

@@ -1,5 +1,5 @@
-// How gRPC stream op batches map onto frames, and the per-stream state
-// machine that completes them. Called with the transport lock held (see
+// How gRPC stream op batches map onto frames, and how the stream's state
+// (stream.h) completes them. Called with the transport lock held (see
 // transport_internal.h), except PerformStreamOp which takes it.
 //
 // Wire contract per stream:
@@ -37,7 +37,20 @@ bool TrailersCarryError(const std::vector<ipc::MetadataEntry>& trailers) {
 
 // The stream has finished receiving: no message will follow.
 bool ReadClosed(const ShmStream* s) {
-  return s->trailing_md_received || (!s->t->is_client && s->trailing_md_sent);
+  return s->received == HalfState::kEnded || (!s->t->is_client && s->sent == HalfState::kEnded);
+}
+
+// A client call the server never saw fails in a way that lets gRPC retry it
+// transparently on another connection.
+void MarkNotSeenByServer(ShmStream* s, grpc_metadata_batch* trailers) {
+  if (!s->t->is_client) return;
+  if (!s->reached_wire) {
+    trailers->Set(grpc_core::GrpcStreamNetworkState(),
+                  grpc_core::GrpcStreamNetworkState::kNotSentOnWire);
+  } else if (s->refused) {
+    trailers->Set(grpc_core::GrpcStreamNetworkState(),
+                  grpc_core::GrpcStreamNetworkState::kNotSeenByServer);
+  }
 }
 
 void DeliverInitialMetadata(ShmStream* s) {
@@ -49,7 +62,8 @@ void DeliverInitialMetadata(ShmStream* s) {
     if (p.trailing_metadata_available != nullptr) {
       *p.trailing_metadata_available = true;
     }
-  } else if (s->initial_md_received) {
+  } else if (s->received == HalfState::kHeaders ||
+             (s->received == HalfState::kEnded && !s->trailers_only)) {
     AppendMetadata(s->initial_md, p.recv_initial_metadata);
     s->initial_md.clear();
     p.recv_initial_metadata->Set(grpc_core::PeerString(), t->peer_string);
@@ -59,7 +73,7 @@ void DeliverInitialMetadata(ShmStream* s) {
     if (p.trailing_metadata_available != nullptr) {
       *p.trailing_metadata_available = false;
     }
-  } else if (t->is_client && s->trailing_md_received) {
+  } else if (t->is_client && s->trailers_only) {
     // Trailers-only response: empty initial metadata, status follows.
     p.recv_initial_metadata->Set(grpc_core::PeerString(), t->peer_string);
     if (p.trailing_metadata_available != nullptr) {
@@ -86,13 +100,9 @@ void DeliverMessage(ShmStream* s) {
       *p.call_failed_before_recv_message = true;
     }
   } else if (!s->messages.empty()) {
-    size_t bytes = s->messages.front().data.Length();
-    *p.recv_message = std::move(s->messages.front().data);
-    *p.flags = s->messages.front().flags;
-    s->messages.pop_front();
-    s->messages_bytes -= bytes;
-    ReleaseInboundLocked(s->t, bytes);
-    ReturnWindowLocked(s, bytes);
+    InboundMessage message = TakeMessageLocked(s);
+    *p.recv_message = std::move(message.data);
+    *p.flags = message.flags;
   } else if (ReadClosed(s) && !s->assembling) {
     p.recv_message->reset();  // end of stream
   } else {
@@ -108,14 +118,9 @@ void DeliverTrailingMetadata(ShmStream* s) {
   grpc_error_handle error;
   if (!s->cancel_error.ok()) {
     error = s->cancel_error;
-    if (t->is_client && s->id == 0) {
-      // Never reached the server: lets the client channel retry the call
-      // transparently on another connection.
-      p.recv_trailing_metadata->Set(grpc_core::GrpcStreamNetworkState(),
-                                    grpc_core::GrpcStreamNetworkState::kNotSentOnWire);
-    }
+    MarkNotSeenByServer(s, p.recv_trailing_metadata);
   } else if (t->is_client) {
-    if (!s->trailing_md_received) return;
+    if (s->received != HalfState::kEnded) return;
     if (TrailersCarryError(s->trailing_md)) {
       DropInboundLocked(s);
     } else if (!s->messages.empty() || s->assembling) {
@@ -123,11 +128,12 @@ void DeliverTrailingMetadata(ShmStream* s) {
     }
     AppendMetadata(s->trailing_md, p.recv_trailing_metadata);
     p.recv_trailing_metadata->Set(grpc_core::PeerString(), t->peer_string);
+    MarkNotSeenByServer(s, p.recv_trailing_metadata);
   } else {
     // A server's call ends when it has sent its status. Waiting for the
     // client's half-close as well would leave the call open forever if a
     // client never half-closes after reading the status.
-    if (!s->trailing_md_sent) return;
+    if (s->sent != HalfState::kEnded) return;
     AppendMetadata(s->trailing_md, p.recv_trailing_metadata);
   }
   s->trailing_md.clear();
@@ -158,17 +164,14 @@ void FailOp(ShmStream* s, grpc_transport_stream_op_batch* op, grpc_error_handle 
     Schedule(p->recv_message.recv_message_ready, error);
   }
   if (op->recv_trailing_metadata) {
-    if (s->t->is_client && s->id == 0) {
-      p->recv_trailing_metadata.recv_trailing_metadata->Set(
-          grpc_core::GrpcStreamNetworkState(), grpc_core::GrpcStreamNetworkState::kNotSentOnWire);
-    }
+    MarkNotSeenByServer(s, p->recv_trailing_metadata.recv_trailing_metadata);
     Schedule(p->recv_trailing_metadata.recv_trailing_metadata_ready, error);
   }
 }
 
 grpc_error_handle SendInitialMetadataLocked(ShmStream* s, grpc_transport_stream_op_batch* op) {
   ShmTransport* t = s->t;
-  if (s->initial_md_sent) return GRPC_ERROR_CREATE("Extra initial metadata");
+  if (s->sent != HalfState::kIdle) return GRPC_ERROR_CREATE("Extra initial metadata");
   if (t->is_client) {
     if (t->goaway_received) {
       return StatusError(GRPC_STATUS_UNAVAILABLE, "shm transport: server is going away");
@@ -176,15 +179,13 @@ grpc_error_handle SendInitialMetadataLocked(ShmStream* s, grpc_transport_stream_
     if (t->next_stream_id > (1u << 31)) {
       return StatusError(GRPC_STATUS_UNAVAILABLE, "shm transport: stream ids exhausted");
     }
-    s->id = t->next_stream_id;
-    t->next_stream_id += 2;
-    t->streams[s->id] = s;
-    s->in_map = true;
+    OpenClientStreamLocked(s);
   }
   auto& p = op->payload->send_initial_metadata;
   t->outbound.PushFrame(ipc::kFrameInitialMetadata, s->id, 0, 0,
                         EncodeMetadata(*p.send_initial_metadata));
-  s->initial_md_sent = true;
+  s->sent = HalfState::kHeaders;
+  t->inbound.ping_strikes = 0;  // as chttp2: sending resets the peer's strikes
   if (p.peer_string != nullptr) {
     gpr_atm_rel_store(p.peer_string, reinterpret_cast<gpr_atm>(t->peer_string.c_str()));
   }
@@ -232,7 +233,7 @@ void PerformStreamOp(ShmTransport* t, ShmStream* s, grpc_transport_stream_op_bat
   bool flush = op->send_initial_metadata;
   if (op->send_message) {
     auto& p = op->payload->send_message;
-    if (ReadClosed(s) && (t->is_client || s->trailing_md_sent)) {
+    if (ReadClosed(s) && (t->is_client || s->sent == HalfState::kEnded)) {
       // Nobody will read it: the peer already ended the call.
       p.send_message->Clear();
       p.stream_write_closed = true;
@@ -241,14 +242,15 @@ void PerformStreamOp(ShmTransport* t, ShmStream* s, grpc_transport_stream_op_bat
       batch->Start();
       t->outbound.PushMessage(s->id, flags, p.send_message,
                               [batch](grpc_error_handle e) { batch->Finish(e); });
+      t->inbound.ping_strikes = 0;
       flush = true;
     }
   }
-  if (op->send_trailing_metadata && !s->trailing_md_sent) {
+  if (op->send_trailing_metadata && s->sent != HalfState::kEnded) {
     auto& p = op->payload->send_trailing_metadata;
     t->outbound.PushFrame(ipc::kFrameTrailingMetadata, s->id, 0, 0,
                           EncodeMetadata(*p.send_trailing_metadata));
-    s->trailing_md_sent = true;
+    s->sent = HalfState::kEnded;
     if (p.sent != nullptr) *p.sent = true;
     flush = true;
   }
@@ -261,8 +263,8 @@ void PerformStreamOp(ShmTransport* t, ShmStream* s, grpc_transport_stream_op_bat
   }
   DeliverLocked(s);
   // A server that sent its status is done with the stream on the wire.
-  if (!t->is_client && s->trailing_md_sent && s->in_map) {
-    RemoveStreamLocked(t, s);
+  if (!t->is_client && s->sent == HalfState::kEnded && s->on_wire()) {
+    CloseStreamLocked(s);
   }
   if (flush) FlushLocked(t);
   batch->Finish(absl::OkStatus());
@@ -273,36 +275,47 @@ void CancelStreamLocked(ShmStream* s, grpc_error_handle error) {
   if (!s->cancel_error.ok()) return;
   if (error.ok()) error = GRPC_ERROR_CREATE("stream cancelled");
   s->cancel_error = error;
-  if (s->in_map && !t->closed) {
+  s->assembling = false;  // the rest of a message arriving for it is dropped
+  s->partial = InboundMessage();
+  if (s->phase == StreamPhase::kOpen && !t->closed) {
     grpc_status_code code;
     std::string message;
     ErrorToStatus(error, &code, &message);
+    if (message.size() > kMaxResetMessageBytes) message.resize(kMaxResetMessageBytes);
     t->outbound.DropMessagesOf(s->id, error);
-    if (!t->is_client && !s->trailing_md_sent) {
+    if (!t->is_client && s->sent != HalfState::kEnded) {
       t->outbound.PushFrame(ipc::kFrameTrailingMetadata, s->id, 0, 0,
                             EncodeStatusTrailers(code, message));
-      s->trailing_md_sent = true;
+      s->sent = HalfState::kEnded;
     }
     t->outbound.PushFrame(ipc::kFrameReset, s->id, 0, static_cast<uint32_t>(code), message);
-    RemoveStreamLocked(t, s);
+    CloseStreamLocked(s);
     FlushLocked(t);
+  } else if (s->phase == StreamPhase::kQueued) {
+    // The server never saw it: nothing to tell.
+    t->outbound.DropStream(s->id, error);
+    CloseStreamLocked(s);
   }
   DeliverLocked(s);
 }
 
-void OnPeerResetLocked(ShmStream* s, grpc_status_code code, const std::string& message) {
+void OnPeerResetLocked(ShmStream* s, grpc_status_code code, const std::string& message,
+                       bool refused) {
   ShmTransport* t = s->t;
   grpc_error_handle error = StatusError(code, message);
-  RemoveStreamLocked(t, s);
+  CloseStreamLocked(s);
   t->outbound.DropMessagesOf(s->id, error);
+  s->assembling = false;
+  s->partial = InboundMessage();
   if (t->is_client) {
     // The client learns the outcome as a status, like any other.
-    if (!s->trailing_md_received) {
+    if (s->received != HalfState::kEnded) {
       s->trailing_md.clear();
       s->trailing_md.emplace_back("grpc-status", std::to_string(static_cast<int>(code)));
       if (!message.empty()) s->trailing_md.emplace_back("grpc-message", message);
-      s->trailing_md_received = true;
-      s->assembling = false;
+      s->trailers_only = s->received == HalfState::kIdle;
+      s->received = HalfState::kEnded;
+      s->refused = refused;
     }
   } else if (s->cancel_error.ok()) {
     s->cancel_error = error;

@@ -1,7 +1,12 @@
-// Private state shared by the transport's files: shm_transport.cc (the
-// connection: frames in, poller, transport ops, vtable) and stream_ops.cc
-// (how stream op batches map onto frames and complete). Not for use outside
-// plugin/transport.
+// Private state shared by the transport's files. Not for use outside
+// plugin/transport. A reader following one call moves down through:
+//   stream_ops.cc     gRPC's stream op batches -> frames and completions
+//   stream.h          one stream's phase and halves (the state machine)
+//   inbound.cc        frames from the peer -> stream events; every limit of
+//                     limits.h that a peer can push against is checked there,
+//                     before anything is copied or allocated
+//   outbound_queue.*  frames to the peer: control first, streams in turn
+//   shm_transport.cc  the connection's life: poller, close, goaway, vtable
 //
 // Locking: one mutex per transport guards the transport, all its streams, the
 // outbound queue and the connection's writer side. Closures are only ever
@@ -12,6 +17,7 @@
 #define GRPC_SHM_TRANSPORT_TRANSPORT_INTERNAL_H_
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -19,15 +25,14 @@
 #include <mutex>
 #include <set>
 #include <string>
-#include <vector>
 
 #include "plugin/ipc/connection.h"
-#include "plugin/ipc/metadata_codec.h"
+#include "plugin/transport/limits.h"
 #include "plugin/transport/outbound_queue.h"
 #include "plugin/transport/poller.h"
+#include "plugin/transport/stream.h"
+#include "src/core/lib/iomgr/closure.h"
 #include "src/core/lib/iomgr/error.h"
-#include "src/core/lib/resource_quota/arena.h"
-#include "src/core/lib/slice/slice_buffer.h"
 #include "src/core/lib/transport/connectivity_state.h"
 #include "src/core/lib/transport/transport.h"
 #include "src/core/lib/transport/transport_impl.h"
@@ -35,91 +40,60 @@
 namespace grpc_shm {
 namespace transport {
 
-struct ShmTransport;
+// What the connection has received from the peer and not yet handed to
+// gRPC, and the budgets that bound what a peer can make us do.
+struct InboundState {
+  using Clock = std::chrono::steady_clock;
 
-// Counts the parts of one op batch that must finish before its on_complete
-// runs: the send_message (when its last chunk is in the ring) and the
-// recv_trailing_metadata (when delivered), plus one for the submission
-// itself. Heap-allocated per batch; deletes itself at zero.
-struct BatchCompletion {
-  explicit BatchCompletion(grpc_closure* on_complete) : on_complete(on_complete) {}
-  grpc_closure* const on_complete;
-  int pending = 1;
-  grpc_error_handle error;
-  void Start() { ++pending; }
-  void Finish(grpc_error_handle step_error);  // runs on_complete at zero
-};
+  // The one message being received: the peer sends one message at a time,
+  // so at most one is unfinished per connection (see outbound_queue.h).
+  bool assembling = false;
+  uint32_t assembling_stream = 0;
+  size_t assembled_bytes = 0;
+  // Its chunks are read and dropped (stream gone, or message too large).
+  bool discarding = false;
 
-struct InboundMessage {
-  grpc_core::SliceBuffer data;
-  uint32_t flags = 0;  // GRPC_WRITE_* flags for recv_message.flags
-};
+  // MessageCharge of complete messages waiting for gRPC, all streams. At
+  // TransportLimits::max_inbound_bytes reading pauses (the peer's writes
+  // then wait for ring space) and resumes below half of it.
+  size_t buffered = 0;
+  bool paused = false;
 
-// One stream, placement-constructed by gRPC in memory of
-// vtable.sizeof_stream. Client stream ids are odd and assigned when the
-// initial metadata is sent; server streams get theirs from the client.
-struct ShmStream {
-  ShmStream(ShmTransport* t, grpc_stream_refcount* refs, uint32_t id, grpc_core::Arena* arena);
-  ~ShmStream();
-
-  ShmTransport* const t;
-  grpc_stream_refcount* const refs;
-  grpc_core::Arena* const arena;
-  uint32_t id;          // 0: client stream not yet on the wire
-  bool in_map = false;  // reachable by id from incoming frames
-
-  // What the peer sent and we have not yet handed to gRPC.
-  bool initial_md_received = false;
-  std::vector<ipc::MetadataEntry> initial_md;
-  bool trailing_md_received = false;  // peer finished its side
-  std::vector<ipc::MetadataEntry> trailing_md;
-  std::deque<InboundMessage> messages;
-  size_t messages_bytes = 0;  // in `messages`; counted in t->inbound_bytes
-  bool assembling = false;    // a chunked message is arriving
-  InboundMessage partial;
-  // Message bytes handed to gRPC and not yet returned to the peer's window.
-  size_t window_to_return = 0;
-
-  // What we sent (queued counts as sent: the queue preserves order).
-  bool initial_md_sent = false;
-  bool trailing_md_sent = false;
-
-  bool initial_md_delivered = false;
-  bool trailing_md_delivered = false;
-
-  // Set once: cancelled by us, reset by the peer, or the transport closed.
-  grpc_error_handle cancel_error;
-
-  // Receive ops waiting for data.
-  grpc_transport_stream_op_batch* recv_initial_md_op = nullptr;
-  grpc_transport_stream_op_batch* recv_message_op = nullptr;
-  grpc_transport_stream_op_batch* recv_trailing_md_op = nullptr;
-  BatchCompletion* recv_trailing_completion = nullptr;
+  // Ping strikes, as chttp2 counts them: a ping sooner than the minimum
+  // interval after the previous one, with no data sent in between.
+  int ping_strikes = 0;
+  Clock::time_point last_ping{};
+  // Token bucket for streams the peer resets or we refuse.
+  double reset_tokens = 0;
+  Clock::time_point reset_refill{};
 };
 
 struct ShmTransport {
   ShmTransport(std::unique_ptr<ipc::Connection> connection, bool is_client, std::string peer_string,
-               uint32_t max_metadata_size);
+               const TransportLimits& limits);
 
   grpc_transport base;  // must stay first: gRPC passes &base around
   const bool is_client;
   const std::string peer_string;  // outlives every stream (they ref us)
-  // Largest metadata block we accept, counted as HTTP/2 does (key + value +
-  // 32 per entry), so limits behave as over TCP.
-  const uint32_t max_metadata_size;
+  const TransportLimits limits;
   std::atomic<int> refs{1};  // gRPC's ref; streams and poller add theirs
 
   std::mutex mu;
   std::unique_ptr<ipc::Connection> connection;
   OutboundQueue outbound;
+  InboundState inbound;
   grpc_core::ConnectivityStateTracker state_tracker;
   void (*accept_stream_cb)(void*, grpc_transport*, const void*) = nullptr;
   void* accept_stream_data = nullptr;
 
-  std::map<uint32_t, ShmStream*> streams;  // on the wire, by id
+  std::map<uint32_t, ShmStream*> streams;  // phase kOpen, by id
   std::set<ShmStream*> all_streams;        // every initialised stream
   uint32_t next_stream_id = 1;             // client: odd ids
   uint32_t last_peer_stream_id = 0;        // server: ids must increase
+  // Client: streams the server lets us have open at once (its settings),
+  // and those that wait for one of them to end, in id order.
+  uint32_t peer_max_streams = UINT32_MAX;
+  std::deque<ShmStream*> queued_streams;
 
   bool goaway_sent = false;      // server: no new streams; close when idle
   bool goaway_received = false;  // client: no new streams on this transport
@@ -130,20 +104,15 @@ struct ShmTransport {
   bool removal_posted = false;
   bool waiting_for_space = false;  // the poller was asked to wait for space
 
-  // Back-pressure on what the peer sends: complete messages received but not
-  // yet taken by gRPC. Above kMaxInboundBytes the poller stops reading the
-  // ring (the peer's writes then wait for space, as its gRPC sends do), and
-  // it resumes below half of that. Messages still being assembled do not
-  // count, so one message larger than the limit still gets through.
-  static constexpr size_t kMaxInboundBytes = 64u << 20;
-  size_t inbound_bytes = 0;
-  bool reading_paused = false;
   // A thread is in Source::OnEvent's read loop (which lets go of mu while
   // gRPC accepts a stream): others leave the reading to it, setting
   // read_again so it goes round once more.
   bool reading = false;
   bool read_again = false;
   bool peer_hung_up = false;  // the liveness socket reported hang-up
+  // Reading stopped at the frame budget and asked to be called again.
+  bool yield_pending = false;
+  grpc_closure yield_closure;
 
   class Source : public PollSource {
    public:
@@ -162,19 +131,44 @@ void UnrefTransport(ShmTransport* t);
 // ---- shm_transport.cc: connection-level, called with t->mu held.
 // Writes what fits now; if the ring is full, asks the poller to wait for space.
 void FlushLocked(ShmTransport* t);
+// Asks the poller to look at the connection again soon (any thread).
+void KickPollerLocked(ShmTransport* t);
 // Fails every stream with `error` and hangs up. Idempotent.
 void CloseLocked(ShmTransport* t, grpc_error_handle error);
-// Takes a finished stream off the wire map; may finish a graceful shutdown.
-void RemoveStreamLocked(ShmTransport* t, ShmStream* s);
+// Tells the peer why (a goaway it may read) and closes: the peer broke a
+// limit of the connection.
+void CloseForPeerLocked(ShmTransport* t, grpc_status_code code, const std::string& why);
+void MaybeFinishGracefulCloseLocked(ShmTransport* t);
 
+// ---- stream transitions (shm_transport.cc).
+// Client: the stream's initial metadata is queued; it gets an id and opens,
+// or waits in kQueued for the server's concurrency limit.
+void OpenClientStreamLocked(ShmStream* s);
+// Server: a stream the peer opened, accepted by gRPC.
+void OpenServerStreamLocked(ShmStream* s);
+// The stream leaves the wire (kClosed); on a client that frees a slot for
+// a queued stream. May finish a graceful shutdown.
+void CloseStreamLocked(ShmStream* s);
+
+// ---- inbound.cc
+// Reads the frames in the receive ring, at most `budget` of them, until
+// reading must wait (ReadingBlockedLocked). Budget -1: every frame there,
+// blocked or not (the peer has hung up, so the ring bounds it). Errors are
+// the peer's fault and end the connection, never others.
+ipc::Status ReadFramesLocked(ShmTransport* t, std::unique_lock<std::mutex>* lock, int budget,
+                             bool* budget_spent);
+// True while what the peer sent must wait: gRPC has too much unread, or we
+// owe the peer too many frames it has not read.
+bool ReadingBlockedLocked(const ShmTransport* t);
 // Drops the stream's undelivered messages from the inbound accounting (and,
 // if that resumes reading, kicks the poller).
 void DropInboundLocked(ShmStream* s);
-// Accounts for `bytes` leaving the inbound buffer.
-void ReleaseInboundLocked(ShmTransport* t, size_t bytes);
-// `bytes` of the stream's messages went to gRPC: give the peer that much
-// window back (in steps of a quarter window).
-void ReturnWindowLocked(ShmStream* s, size_t bytes);
+// gRPC took the stream's next message.
+InboundMessage TakeMessageLocked(ShmStream* s);
+// Client: applies the server's settings frame (its first frame).
+ipc::Status ApplySettingsLocked(ShmTransport* t, const ipc::FrameHeader& header);
+// Server: the settings frame announcing our limits.
+void QueueSettingsLocked(ShmTransport* t);
 
 // ---- stream_ops.cc
 void PerformStreamOp(ShmTransport* t, ShmStream* s, grpc_transport_stream_op_batch* op);
@@ -182,8 +176,10 @@ void PerformStreamOp(ShmTransport* t, ShmStream* s, grpc_transport_stream_op_bat
 void DeliverLocked(ShmStream* s);
 // Our side cancels: tells the peer (trailers first on a server), fails ops.
 void CancelStreamLocked(ShmStream* s, grpc_error_handle error);
-// The peer reset the stream with `code`/`message`.
-void OnPeerResetLocked(ShmStream* s, grpc_status_code code, const std::string& message);
+// The peer reset the stream with `code`/`message` (`refused`: before the
+// server saw it).
+void OnPeerResetLocked(ShmStream* s, grpc_status_code code, const std::string& message,
+                       bool refused);
 
 }  // namespace transport
 }  // namespace grpc_shm

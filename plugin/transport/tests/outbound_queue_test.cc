@@ -27,14 +27,18 @@ struct Received {
 
 class OutboundQueueTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    const std::string address = "@grpc-shm-outbound-queue-test-" + std::to_string(getpid()) + "-" +
-                                ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  void SetUp() override { ConnectPair(32 * kMiB); }  // everything below fits at once
+
+  void ConnectPair(uint32_t ring_bytes) {
+    static int pairs = 0;
+    const std::string address =
+        "@grpc-shm-outbound-queue-test-" + std::to_string(getpid()) + "-" + std::to_string(pairs++);
     std::unique_ptr<ipc::Listener> listener;
     ipc::Listener::Options listen_options;
+    listen_options.max_ring_bytes = ring_bytes;
     ASSERT_TRUE(ipc::Listener::Listen(address, listen_options, &listener).ok());
     ipc::ConnectionOptions options = ipc::DefaultConnectionOptions();
-    options.ring_bytes = 32 * kMiB;  // everything below fits at once
+    options.ring_bytes = ring_bytes;
     ipc::Status connected;
     std::thread client([&] { connected = ipc::Connect(address, options, &receiver_); });
     ipc::Status accepted = listener->Accept(&sender_, 5000);
@@ -76,7 +80,7 @@ class OutboundQueueTest : public ::testing::Test {
 };
 
 TEST_F(OutboundQueueTest, StreamOutOfWindowWaitsWhileOtherStreamsPass) {
-  const size_t big = OutboundQueue::kStreamWindow + 1;  // starts, then overdraws
+  const size_t big = kStreamWindow + 1;  // starts, then overdraws
   PushMessage(1, big);
   PushMessage(1, 10);  // waits: stream 1's window is spent
   queue_.PushFrame(ipc::kFrameTrailingMetadata, 1, 0, 0, "t1");  // waits behind it
@@ -127,7 +131,7 @@ TEST_F(OutboundQueueTest, PeerCannotGrowAWindowPastItsSize) {
 }
 
 TEST_F(OutboundQueueTest, ForgottenStreamIgnoresLateWindow) {
-  PushMessage(7, OutboundQueue::kStreamWindow);
+  PushMessage(7, kStreamWindow);
   PushMessage(7, 1);
   ASSERT_TRUE(queue_.Flush(sender_.get()).ok());
   EXPECT_EQ(ReadAll().size(), 1u);
@@ -143,6 +147,79 @@ TEST_F(OutboundQueueTest, ForgottenStreamIgnoresLateWindow) {
   ASSERT_TRUE(queue_.Flush(sender_.get()).ok());
   EXPECT_EQ(ReadAll().size(), 2u);
   EXPECT_TRUE(queue_.empty());
+}
+
+// The cause of full-duplex stalls: our grant for the peer's stream sat
+// behind our own message on that stream, which waited for the peer's grant.
+TEST_F(OutboundQueueTest, ControlFramesAreNeverHeldBehindAMessageWaitingForWindow) {
+  PushMessage(1, kStreamWindow);  // spends stream 1's window
+  PushMessage(1, 10);             // waits for window
+  queue_.PushControl(ipc::kFrameWindowUpdate, 1, 1 << 20);
+  queue_.PushControl(ipc::kFramePingAck, 0, 7);
+  ASSERT_TRUE(queue_.Flush(sender_.get()).ok());
+  std::vector<Received> got = ReadAll();
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0].type, ipc::kFrameWindowUpdate);
+  EXPECT_EQ(got[0].stream_id, 1u);
+  EXPECT_EQ(got[1].type, ipc::kFramePingAck);
+  EXPECT_EQ(got[2].type, ipc::kFrameMessage);
+  EXPECT_EQ(got[2].bytes, static_cast<size_t>(kStreamWindow));
+  EXPECT_EQ(queue_.control_frames(), 0u);
+  EXPECT_FALSE(queue_.empty());  // the 10-byte message still waits
+}
+
+TEST_F(OutboundQueueTest, HeldStreamSendsNothingUntilReleased) {
+  queue_.HoldStream(3);
+  queue_.PushFrame(ipc::kFrameInitialMetadata, 3, 0, 0, "h3");
+  PushMessage(3, 5);
+  queue_.PushFrame(ipc::kFrameInitialMetadata, 5, 0, 0, "h5");
+  ASSERT_TRUE(queue_.Flush(sender_.get()).ok());
+  std::vector<Received> got = ReadAll();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].stream_id, 5u);
+  queue_.ReleaseStream(3);
+  ASSERT_TRUE(queue_.Flush(sender_.get()).ok());
+  got = ReadAll();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].type, ipc::kFrameInitialMetadata);
+  EXPECT_EQ(got[1].type, ipc::kFrameMessage);
+  EXPECT_TRUE(queue_.empty());
+  // A held stream that is dropped fails its messages and leaves nothing.
+  queue_.HoldStream(7);
+  PushMessage(7, 5);
+  queue_.DropStream(7, absl::CancelledError("never opened"));
+  EXPECT_EQ(messages_dropped_, 1);
+  EXPECT_TRUE(queue_.empty());
+}
+
+// The receiver holds at most one unfinished message per connection, so a
+// message whose chunks stopped at a full ring must finish before any other
+// stream's message starts; control frames may come in between.
+TEST_F(OutboundQueueTest, ChunksOfTwoMessagesNeverInterleave) {
+  ConnectPair(64 * 1024);
+  PushMessage(1, 1 << 20);
+  PushMessage(3, 1 << 20);
+  int flushes = 0;
+  uint32_t assembling = 0;  // stream with an unfinished message at the receiver
+  int messages = 0;
+  while (!queue_.empty() && flushes < 10000) {
+    ipc::Status status = queue_.Flush(sender_.get());
+    ASSERT_TRUE(status.ok() || status.code() == ipc::StatusCode::kWouldBlock);
+    ++flushes;
+    if (flushes % 3 == 0) queue_.PushControl(ipc::kFramePingAck, 0, flushes);
+    ipc::FrameView frame;
+    while (receiver_->Peek(&frame).ok()) {
+      const ipc::FrameHeader& h = frame.header;
+      if (h.type == ipc::kFrameMessage) {
+        if (assembling != 0) ASSERT_EQ(h.stream_id, assembling) << "interleaved chunks";
+        assembling = (h.flags & ipc::kFlagMoreChunks) ? h.stream_id : 0;
+        if (assembling == 0) ++messages;
+      }
+      receiver_->Consume();
+    }
+  }
+  EXPECT_EQ(messages, 2);
+  EXPECT_GT(flushes, 2);  // the ring really did fill mid-message
 }
 
 }  // namespace

@@ -682,6 +682,11 @@ TEST_P(ShmOnlyTest, HostileClientDoesNotDisturbOthers) {
     // Undecodable metadata opening a stream: that stream is refused.
     std::unique_ptr<ipc::Connection> conn;
     ASSERT_TRUE(ipc::Connect(ipc_address, ipc::DefaultConnectionOptions(), &conn).ok());
+    ipc::FrameView settings;
+    ASSERT_TRUE(
+        conn->ReadFrame(&settings, ipc::Connection::Clock::now() + std::chrono::seconds(10)).ok());
+    EXPECT_EQ(settings.header.type, ipc::kFrameSettings);
+    conn->Consume();
     ipc::FrameHeader header{};
     header.type = ipc::kFrameInitialMetadata;
     header.stream_id = 1;
@@ -700,6 +705,10 @@ TEST_P(ShmOnlyTest, HostileClientDoesNotDisturbOthers) {
     // An unknown frame type: the server hangs up on this connection.
     std::unique_ptr<ipc::Connection> conn;
     ASSERT_TRUE(ipc::Connect(ipc_address, ipc::DefaultConnectionOptions(), &conn).ok());
+    ipc::FrameView settings;
+    ASSERT_TRUE(
+        conn->ReadFrame(&settings, ipc::Connection::Clock::now() + std::chrono::seconds(10)).ok());
+    conn->Consume();
     ipc::FrameHeader header{};
     header.type = 200;
     header.stream_id = 1;
@@ -904,6 +913,61 @@ TEST_P(TransportE2ETest, UnreadStreamDoesNotBlockOtherCallsOnTheConnection) {
   EXPECT_EQ(received, kResponses);
   grpc::Status status = reader->Finish();
   EXPECT_TRUE(status.ok()) << status.error_message();
+}
+
+// Full duplex: the client writes every message on one thread while it reads
+// the echoes on another, so both directions are in flight at once, each
+// with its window spent. A window grant must never wait behind a message
+// that itself waits for window, or both sides stall for ever.
+struct DuplexShape {
+  int messages;
+  size_t bytes;
+};
+
+void RunFullDuplexBidi(EchoTest::Stub* stub, const DuplexShape& shape) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(In(std::chrono::milliseconds(60000)));
+  auto stream = stub->Bidi(&ctx);
+  std::thread writer([&] {
+    EchoRequest req;
+    req.set_payload(std::string(shape.bytes, 'd'));
+    for (int i = 0; i < shape.messages; ++i) {
+      req.set_message(std::to_string(i));
+      if (!stream->Write(req)) return;
+    }
+    stream->WritesDone();
+  });
+  int received = 0;
+  EchoResponse resp;
+  while (stream->Read(&resp)) {
+    EXPECT_EQ(resp.message(), std::to_string(received));
+    EXPECT_EQ(resp.payload().size(), shape.bytes);
+    ++received;
+  }
+  writer.join();
+  grpc::Status status = stream->Finish();
+  EXPECT_TRUE(status.ok()) << status.error_message() << " after " << received << " of "
+                           << shape.messages << " x " << shape.bytes << " bytes";
+  EXPECT_EQ(received, shape.messages);
+}
+
+TEST_P(TransportE2ETest, FullDuplexBidiNeverStalls) {
+  StartServer();
+  auto stub = Stub();
+  // The shapes that hung before, several times each (it took 2-5 runs).
+  for (int round = 0; round < 3; ++round) {
+    for (DuplexShape shape :
+         {DuplexShape{64, 1 << 20}, DuplexShape{16, 8 << 20}, DuplexShape{2000, 4 << 10}}) {
+      SCOPED_TRACE(std::to_string(shape.messages) + " x " + std::to_string(shape.bytes));
+      RunFullDuplexBidi(stub.get(), shape);
+    }
+  }
+}
+
+TEST_P(TransportE2ETest, FullDuplexBidiQuarterGibibyteEachWay) {
+  StartServer();
+  auto stub = Stub();
+  RunFullDuplexBidi(stub.get(), DuplexShape{64, 4 << 20});  // 256 MiB each way
 }
 
 TEST_P(TransportE2ETest, SlowReaderGetsEveryMessage) {

@@ -1,0 +1,435 @@
+// A hostile client against a real gRPC server in another process: a peer
+// that speaks grpc-shm's wire protocol itself (raw_peer.h) and ignores one
+// rule at a time, while an honest gRPC client keeps calling the same
+// server. In every case the server stays up, keeps answering the honest
+// client, and what it holds (memory, descriptors, ring mappings, threads)
+// stays bounded and comes back once the offender is gone.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "echo_test.grpc.pb.h"
+#include "grpc_shm/grpc_shm.h"
+#include "plugin/ipc/frame_format.h"
+#include "raw_peer.h"
+#include "server_process.h"
+
+namespace grpc_shm {
+namespace {
+
+using test::EchoRequest;
+using test::EchoResponse;
+using test::EchoTest;
+using testing::ProcessUsage;
+using testing::RawPeer;
+using testing::ServerProcess;
+using testing::UsageOf;
+using namespace std::chrono_literals;
+
+constexpr char kUnary[] = "/grpc_shm.test.EchoTest/Unary";
+constexpr size_t kMiB = size_t{1} << 20;
+
+// Polls `condition` (a /proc reading has no event to wait on) until it
+// holds or `timeout` passes.
+bool Eventually(const std::function<bool()>& condition, std::chrono::seconds timeout = 20s) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(10ms);
+  }
+  return true;
+}
+
+std::string WaitForCancelRequest() {
+  EchoRequest req;
+  req.set_message("hold");
+  req.set_wait_for_cancel(true);
+  return req.SerializeAsString();
+}
+
+class HostileTransportTest : public ::testing::Test {
+ protected:
+  void StartServer(std::vector<std::string> extra_args = {}) {
+    address_ = "@grpc_shm_hostile_" + std::to_string(getpid()) + "_" +
+               ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::vector<std::string> args = {GRPC_SHM_ECHO_SERVER, "--shm=shm:" + address_, "--tcp=-1",
+                                     // gRPC's default, not the 128 MiB of the e2e tests.
+                                     "--channel-arg=grpc.max_receive_message_length=4194304"};
+    args.insert(args.end(), extra_args.begin(), extra_args.end());
+    server_ = std::make_unique<ServerProcess>(args);
+    ASSERT_TRUE(server_->ok()) << "echo_test_server did not start";
+    stub_ = EchoTest::NewStub(grpc::CreateChannel("shm:" + address_, ChannelCredentials()));
+    ExpectHonestCallWorks();  // the honest client is connected before the baseline
+    baseline_ = UsageOf(server_->pid());
+  }
+
+  void ExpectHonestCallWorks() {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+    EchoRequest req;
+    req.set_message("honest");
+    EchoResponse resp;
+    grpc::Status status = stub_->Unary(&ctx, req, &resp);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(resp.message(), "honest");
+  }
+
+  std::unique_ptr<RawPeer> ConnectRaw() {
+    ipc::Status status;
+    auto peer = RawPeer::Connect(address_, &status);
+    EXPECT_TRUE(peer != nullptr) << status.ToString();
+    return peer;
+  }
+
+  // Once the offender is gone, the server holds what it held before it came
+  // (memory may stay with the allocator, but not more than `rss_slack`).
+  void ExpectBackToBaseline(size_t rss_slack_kib = 64 * 1024) {
+    const pid_t pid = server_->pid();
+    EXPECT_TRUE(Eventually([&] {
+      ProcessUsage now = UsageOf(pid);
+      return now.descriptors <= baseline_.descriptors &&
+             now.memfd_mappings <= baseline_.memfd_mappings && now.threads <= baseline_.threads;
+    })) << "descriptors "
+        << UsageOf(pid).descriptors << " (was " << baseline_.descriptors << "), memfd mappings "
+        << UsageOf(pid).memfd_mappings << " (was " << baseline_.memfd_mappings << "), threads "
+        << UsageOf(pid).threads << " (was " << baseline_.threads << ")";
+    EXPECT_LT(UsageOf(pid).rss_kib, baseline_.rss_kib + rss_slack_kib);
+    ExpectHonestCallWorks();
+  }
+
+  size_t RssGrowthKib() const {
+    size_t now = UsageOf(server_->pid()).rss_kib;
+    return now > baseline_.rss_kib ? now - baseline_.rss_kib : 0;
+  }
+
+  std::string address_;  // "@name"
+  std::unique_ptr<ServerProcess> server_;
+  std::unique_ptr<EchoTest::Stub> stub_;
+  ProcessUsage baseline_;
+};
+
+// ---- flow control
+
+TEST_F(HostileTransportTest, MessageStartedWithTheWindowSpentIsAConnectionError) {
+  StartServer();
+  auto peer = ConnectRaw();
+  ASSERT_TRUE(peer);
+  ASSERT_TRUE(peer->OpenStream(1, kUnary).ok());
+  ASSERT_TRUE(peer->SendMessage(1, WaitForCancelRequest()).ok());
+  // gRPC takes the request and nothing more: every further message waits in
+  // the server against the stream's 4 MiB window, which the peer ignores.
+  const std::string chunk(128 * 1024, 'x');
+  bool refused = false;
+  for (int i = 0; i < 64 && !refused; ++i) {
+    refused = !peer->SendMessage(1, chunk).ok();
+    ExpectHonestCallWorks();
+  }
+  EXPECT_TRUE(refused || peer->WaitForHangup()) << "the server never hung up";
+  EXPECT_LT(RssGrowthKib(), 32 * 1024u);
+  peer.reset();
+  ExpectBackToBaseline();
+}
+
+TEST_F(HostileTransportTest, ZeroLengthMessagesCountAgainstTheWindow) {
+  StartServer();
+  auto peer = ConnectRaw();
+  ASSERT_TRUE(peer);
+  ASSERT_TRUE(peer->OpenStream(1, kUnary).ok());
+  ASSERT_TRUE(peer->SendMessage(1, WaitForCancelRequest()).ok());
+  // 3 M empty messages would be 3 M queue entries if they were free.
+  int sent = 0;
+  for (; sent < 3000000; ++sent) {
+    if (!peer->SendMessage(1, "").ok()) break;
+  }
+  EXPECT_LT(sent, 3000000) << "the server took every empty message";
+  EXPECT_TRUE(peer->WaitForHangup());
+  EXPECT_LT(RssGrowthKib(), 64 * 1024u);
+  ExpectHonestCallWorks();
+  peer.reset();
+  ExpectBackToBaseline();
+}
+
+TEST_F(HostileTransportTest, MessageLargerThanTheLimitIsRefusedWhileItArrives) {
+  StartServer();
+  auto peer = ConnectRaw();
+  ASSERT_TRUE(peer);
+  ASSERT_TRUE(peer->OpenStream(1, kUnary).ok());
+  // One message that never ends: 256 MiB of chunks against a 4 MiB limit.
+  const std::string chunk(128 * 1024, 'x');
+  for (int i = 0; i < 2048; ++i) {
+    ASSERT_TRUE(peer->Send(ipc::kFrameMessage, 1, ipc::kFlagMoreChunks, 0, chunk).ok()) << i;
+    // The server's answers must not fill our ring while we write.
+    if (i % 64 == 0) {
+      RawPeer::Frame frame;
+      while (peer->Read(&frame, 0ms).ok()) {
+      }
+    }
+  }
+  EXPECT_LT(RssGrowthKib(), 32 * 1024u) << "the server buffered the message";
+  // The call failed as gRPC's size filter would fail it, the connection
+  // lives on.
+  ASSERT_TRUE(peer->Send(ipc::kFrameMessage, 1, 0, 0, chunk).ok());
+  ASSERT_TRUE(peer->OpenStream(3, kUnary).ok());
+  EchoRequest req;
+  req.set_message("after");
+  ASSERT_TRUE(peer->SendMessage(3, req.SerializeAsString()).ok());
+  ASSERT_TRUE(peer->Send(ipc::kFrameTrailingMetadata, 3, 0, 0, testing::MetadataBlock({})).ok());
+  RawPeer::Frame frame;
+  ASSERT_TRUE(peer->ReadUntil(ipc::kFrameTrailingMetadata, 3, &frame).ok());
+  ExpectHonestCallWorks();
+  peer.reset();
+  ExpectBackToBaseline();
+}
+
+TEST_F(HostileTransportTest, ChunksOfTwoMessagesMayNotInterleave) {
+  StartServer();
+  auto peer = ConnectRaw();
+  ASSERT_TRUE(peer);
+  ASSERT_TRUE(peer->OpenStream(1, kUnary).ok());
+  ASSERT_TRUE(peer->OpenStream(3, kUnary).ok());
+  ASSERT_TRUE(peer->Send(ipc::kFrameMessage, 1, ipc::kFlagMoreChunks, 0, "a").ok());
+  ASSERT_TRUE(peer->Send(ipc::kFrameMessage, 3, ipc::kFlagMoreChunks, 0, "b").ok());
+  EXPECT_TRUE(peer->WaitForHangup());
+  ExpectHonestCallWorks();
+  peer.reset();
+  ExpectBackToBaseline();
+}
+
+// ---- frames the peer makes us send
+
+TEST_F(HostileTransportTest, PingFloodEndsInGoaway) {
+  StartServer();
+  auto peer = ConnectRaw();
+  ASSERT_TRUE(peer);
+  for (int i = 0; i < 2000000; ++i) {
+    if (!peer->TrySend(ipc::kFramePing, 0, 0, i).ok()) break;
+  }
+  RawPeer::Frame frame;
+  ipc::Status status = peer->ReadUntil(ipc::kFrameGoaway, 0, &frame);
+  ASSERT_TRUE(status.ok()) << status.ToString();
+  EXPECT_NE(frame.payload.find("too_many_pings"), std::string::npos) << frame.payload;
+  EXPECT_TRUE(peer->WaitForHangup());
+  ExpectHonestCallWorks();
+  peer.reset();
+  ExpectBackToBaseline();
+}
+
+TEST_F(HostileTransportTest, PeerThatNeverReadsItsAnswersIsThrottled) {
+  // Pings allowed (no strikes): the server answers each, the peer never
+  // reads the answers. Once its ring and 10000 queued answers are full the
+  // server stops reading from this peer, so the peer's own ring fills.
+  StartServer({"--channel-arg=grpc.http2.max_ping_strikes=0"});
+  auto peer = ConnectRaw();
+  ASSERT_TRUE(peer);
+  int sent = 0;
+  for (; sent < 2000000; ++sent) {
+    ipc::Status status = peer->Send(ipc::kFramePing, 0, 0, sent, {}, 2000ms);
+    if (!status.ok()) {
+      EXPECT_EQ(status.code(), ipc::StatusCode::kTimeout) << status.ToString();
+      break;
+    }
+  }
+  EXPECT_LT(sent, 2000000) << "the server read every ping";
+  EXPECT_LT(RssGrowthKib(), 32 * 1024u);
+  ExpectHonestCallWorks();
+  // A throttled peer that reads again is answered again.
+  RawPeer::Frame frame;
+  int acks = 0;
+  while (peer->Read(&frame, 1000ms).ok()) ++acks;
+  EXPECT_GT(acks, 0);
+  peer.reset();
+  ExpectBackToBaseline();
+}
+
+// ---- streams
+
+TEST_F(HostileTransportTest, StreamsBeyondTheAnnouncedLimitAreRefused) {
+  StartServer({"--channel-arg=grpc.max_concurrent_streams=8"});
+  auto peer = ConnectRaw();
+  ASSERT_TRUE(peer);
+  EXPECT_EQ(peer->max_concurrent_streams(), 8u);
+  for (uint32_t id = 1; id <= 17; id += 2) {
+    ASSERT_TRUE(peer->OpenStream(id, kUnary).ok());
+  }
+  // The ninth stream is refused unseen, so a client may retry it.
+  RawPeer::Frame frame;
+  ASSERT_TRUE(peer->ReadUntil(ipc::kFrameReset, 17, &frame).ok());
+  EXPECT_NE(frame.header.flags & ipc::kFlagRefusedStream, 0);
+  EXPECT_EQ(frame.header.aux, static_cast<uint32_t>(grpc::StatusCode::UNAVAILABLE));
+  ExpectHonestCallWorks();
+  peer.reset();
+  ExpectBackToBaseline();
+}
+
+TEST_F(HostileTransportTest, StreamFloodCostsBoundedMemoryAndEndsInGoaway) {
+  StartServer();
+  auto peer = ConnectRaw();
+  ASSERT_TRUE(peer);
+  // 200 k streams opened with initial metadata only: the server takes its
+  // limit of them (4096) and refuses the rest until the peer has used up its
+  // refusals.
+  bool closed = false;
+  for (uint32_t i = 0; i < 200000 && !closed; ++i) {
+    closed = !peer->OpenStream(2 * i + 1, kUnary).ok();
+    if (i % 256 == 0) {
+      RawPeer::Frame frame;
+      ipc::Status status;
+      while ((status = peer->Read(&frame, 0ms)).ok()) {
+      }
+      closed = closed || status.code() == ipc::StatusCode::kPeerClosed;
+    }
+  }
+  EXPECT_TRUE(closed || peer->WaitForHangup());
+  EXPECT_LT(RssGrowthKib(), 256 * 1024u);
+  ExpectHonestCallWorks();
+  peer.reset();
+  ExpectBackToBaseline();
+}
+
+TEST_F(HostileTransportTest, RapidResetEndsInGoaway) {
+  StartServer();
+  auto peer = ConnectRaw();
+  ASSERT_TRUE(peer);
+  bool closed = false;
+  for (uint32_t i = 0; i < 100000 && !closed; ++i) {
+    const uint32_t id = 2 * i + 1;
+    closed = !peer->OpenStream(id, kUnary).ok() ||
+             !peer->Send(ipc::kFrameReset, id, 0, GRPC_STATUS_CANCELLED).ok();
+    if (i % 256 == 0) {
+      RawPeer::Frame frame;
+      ipc::Status status;
+      while ((status = peer->Read(&frame, 0ms)).ok()) {
+      }
+      closed = closed || status.code() == ipc::StatusCode::kPeerClosed;
+    }
+  }
+  EXPECT_TRUE(closed || peer->WaitForHangup()) << "the server took every reset";
+  ExpectHonestCallWorks();
+  peer.reset();
+  ExpectBackToBaseline();
+}
+
+// ---- metadata
+
+TEST_F(HostileTransportTest, IllegalMetadataFailsOnlyItsStream) {
+  StartServer();
+  auto peer = ConnectRaw();
+  ASSERT_TRUE(peer);
+  struct Case {
+    std::vector<std::pair<std::string, std::string>> entries;
+    grpc::StatusCode code;
+  };
+  const std::vector<Case> cases = {
+      {{{":path", kUnary}, {"Bad Key", "v"}}, grpc::StatusCode::INTERNAL},
+      {{{":path", kUnary}, {"x-text", "line\r\nx-injected: 1"}}, grpc::StatusCode::INTERNAL},
+      {{{":path", kUnary}, {"x-nul", std::string("a\0b", 3)}}, grpc::StatusCode::INTERNAL},
+      {{{":path", kUnary}, {"x-big", std::string(16 * 1024, 'v')}},
+       grpc::StatusCode::RESOURCE_EXHAUSTED},
+  };
+  uint32_t id = 1;
+  for (const Case& c : cases) {
+    ASSERT_TRUE(
+        peer->Send(ipc::kFrameInitialMetadata, id, 0, 0, testing::MetadataBlock(c.entries)).ok());
+    RawPeer::Frame frame;
+    ASSERT_TRUE(peer->ReadUntil(ipc::kFrameReset, id, &frame).ok()) << id;
+    EXPECT_EQ(frame.header.aux, static_cast<uint32_t>(c.code)) << frame.payload;
+    id += 2;
+  }
+  // The connection lives on: a proper call on it still works.
+  ASSERT_TRUE(peer->OpenStream(id, kUnary).ok());
+  ASSERT_TRUE(peer->SendMessage(id, EchoRequest().SerializeAsString()).ok());
+  ASSERT_TRUE(peer->Send(ipc::kFrameTrailingMetadata, id, 0, 0, testing::MetadataBlock({})).ok());
+  RawPeer::Frame frame;
+  ASSERT_TRUE(peer->ReadUntil(ipc::kFrameTrailingMetadata, id, &frame).ok());
+  ExpectHonestCallWorks();
+  peer.reset();
+  ExpectBackToBaseline();
+}
+
+TEST_F(HostileTransportTest, ReservedInternalMetadataIsDroppedOnReceive) {
+  StartServer();
+  auto peer = ConnectRaw();
+  ASSERT_TRUE(peer);
+  ASSERT_TRUE(peer->Send(ipc::kFrameInitialMetadata, 1, 0, 0,
+                         testing::MetadataBlock({{":path", kUnary},
+                                                 {"grpc-internal-encoding-request", "gzip"},
+                                                 {"x-echo", "kept"}}))
+                  .ok());
+  ASSERT_TRUE(peer->SendMessage(1, EchoRequest().SerializeAsString()).ok());
+  ASSERT_TRUE(peer->Send(ipc::kFrameTrailingMetadata, 1, 0, 0, testing::MetadataBlock({})).ok());
+  RawPeer::Frame frame;
+  ASSERT_TRUE(peer->ReadUntil(ipc::kFrameTrailingMetadata, 1, &frame).ok());
+  EXPECT_NE(frame.payload.find("grpc-status"), std::string::npos);
+  EXPECT_EQ(frame.payload.find("grpc-internal"), std::string::npos);
+  peer.reset();
+  ExpectBackToBaseline();
+}
+
+// ---- an honest gRPC client against a server's limit
+
+TEST_F(HostileTransportTest, ClientQueuesCallsAboveTheServersStreamLimit) {
+  StartServer({"--channel-arg=grpc.max_concurrent_streams=2"});
+  // Five calls that each stay open on the server until cancelled, on one
+  // connection that may carry two: three wait in the client (a refused
+  // stream retried at once would spin until the server runs out of patience
+  // and closes the connection: UNAVAILABLE).
+  constexpr int kCalls = 5;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<grpc::ClientContext> contexts(kCalls);
+  std::vector<bool> started(kCalls, false);
+  std::vector<grpc::StatusCode> codes(kCalls, grpc::StatusCode::OK);
+  std::vector<std::thread> calls;
+  for (int i = 0; i < kCalls; ++i) {
+    calls.emplace_back([&, i] {
+      EchoRequest req;
+      req.set_message("queued");
+      req.set_count(1);
+      req.set_wait_for_cancel(true);
+      auto reader = stub_->ServerStream(&contexts[i], req);
+      EchoResponse resp;
+      const bool ok = reader->Read(&resp);
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        started[i] = ok;
+      }
+      cv.notify_all();
+      grpc::Status status = reader->Finish();
+      std::lock_guard<std::mutex> lock(mu);
+      codes[i] = status.error_code();
+    });
+  }
+  // Ends the calls on the server one at a time, each once it is running
+  // there, so every waiting call gets its turn.
+  std::vector<bool> cancelled(kCalls, false);
+  for (int n = 0; n < kCalls; ++n) {
+    std::unique_lock<std::mutex> lock(mu);
+    int running = -1;
+    ASSERT_TRUE(cv.wait_for(lock, 30s,
+                            [&] {
+                              for (int i = 0; i < kCalls; ++i) {
+                                if (started[i] && !cancelled[i]) running = i;
+                              }
+                              return running >= 0;
+                            }))
+        << n << " calls got to the server";
+    cancelled[running] = true;
+    contexts[running].TryCancel();
+  }
+  for (auto& call : calls) call.join();
+  for (int i = 0; i < kCalls; ++i) EXPECT_EQ(codes[i], grpc::StatusCode::CANCELLED) << i;
+  ExpectHonestCallWorks();
+}
+
+}  // namespace
+}  // namespace grpc_shm
