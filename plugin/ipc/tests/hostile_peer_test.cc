@@ -498,12 +498,11 @@ TEST(HostileHandshake, SilentClientTimesOutAndListenerAcceptsNextClient) {
   auto listener = MakeListener(address, milliseconds(200));
   UniqueHandle silent;  // stays connected, says nothing
   ASSERT_TRUE(platform::ConnectLocal(address, kIoTimeoutMs, &silent).ok());
-  const auto start = Clock::now();
   std::unique_ptr<Connection> server;
-  EXPECT_STATUS(listener->Accept(&server, kIoTimeoutMs), StatusCode::kTimeout, "timed out");
-  const auto elapsed = Clock::now() - start;
-  EXPECT_GE(elapsed, milliseconds(150));
-  EXPECT_LT(elapsed, milliseconds(2000));
+  // The handshake's own timeout (200 ms) ends it, not Accept's (5 s): the
+  // message says which.
+  EXPECT_STATUS(listener->Accept(&server, kIoTimeoutMs), StatusCode::kTimeout,
+                "client handshake: timed out waiting for the client");
   // A client that sends half a hello and stalls is bounded the same way.
   UniqueHandle stalled;
   ASSERT_TRUE(platform::ConnectLocal(address, kIoTimeoutMs, &stalled).ok());

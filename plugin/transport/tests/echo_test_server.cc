@@ -4,10 +4,10 @@
 //   "fill-descriptors" / "free-descriptors"  open /dev/null until EMFILE /
 //                    close those again; answer "FILLED <n>" / "FREED"
 // and exits when stdin closes (the test process died).
-#include <grp.h>
 #include <dirent.h>
-#include <grpcpp/grpcpp.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <grpcpp/grpcpp.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -108,6 +108,10 @@ class EchoService final : public grpc_shm::test::EchoTest::Service {
       Fill(*req, ctx, &resp);
       resp.set_message(req->message() + std::to_string(i));
       if (!writer->Write(resp)) return Status(grpc::StatusCode::ABORTED, "write failed");
+      if (req->announce_writes()) {
+        std::printf("WROTE %s %d\n", req->message().c_str(), i);
+        std::fflush(stdout);
+      }
     }
     if (req->wait_for_cancel()) {
       WaitUntilCancelled(ctx, req->message());
