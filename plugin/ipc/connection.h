@@ -7,7 +7,8 @@
 // WriteFrame, NotifyPeerOfData), one thread at a time the reader side (Peek,
 // Consume, NotifyPeerOfSpace), and at most one thread may wait (Wait or a
 // poller on poll_handle()) at a time. The transport serves many connections
-// from one poller thread: it polls poll_handle() and liveness_handle(), then
+// from a few polling threads, one reader per connection at a time: it polls
+// poll_handle() and liveness_handle(), then
 // calls Drain(), empties the receive ring, and calls PrepareToSleep() before
 // polling again.
 #ifndef GRPC_SHM_IPC_CONNECTION_H_

@@ -1,5 +1,5 @@
 // The on-ring frame layout and its constants. Everything that writes or reads
-// frames (ring.h, frame_codec.h, the transport) agrees on this header alone.
+// frames (ring.h, connection.h, the transport) agrees on this header alone.
 //
 // A ring carries records: a 16-byte FrameHeader followed by `payload_size`
 // bytes, padded to a 16-byte boundary, so a header never straddles a cache

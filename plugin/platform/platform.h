@@ -3,8 +3,9 @@
 // sleeping process, and the local socket that carries the handshake, the
 // handles and the peer's liveness.
 //
-// Backends: linux/ (memfd + eventfd or futex), posix/ (shm_open + pipe; what
-// macOS and the BSDs use; also built and tested on Linux). A Windows backend
+// Backends: linux/ (memfd, eventfd, futex), posix/ (shm_open, socketpair
+// doorbells, Unix sockets; what macOS and the BSDs use; also built and
+// tested on Linux). A Windows backend
 // maps NativeHandle to HANDLE, the socket to a named pipe and handle passing
 // to DuplicateHandle, without changing plugin/ipc.
 #ifndef GRPC_SHM_PLATFORM_PLATFORM_H_

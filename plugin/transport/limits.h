@@ -35,9 +35,11 @@ namespace transport {
 // Every stream starts with this window in each direction; the receiver
 // gives window back as gRPC takes messages, in steps of a quarter of it.
 constexpr int64_t kStreamWindow = 4 << 20;
-// What a message costs its stream's window beyond its bytes, so that empty
-// messages are not free: each one is a queue entry at the receiver.
-constexpr int64_t kMessageOverhead = 64;
+// What a message costs its stream's window (and the connection's buffer)
+// beyond its bytes, so that empty messages are not free: each one is a
+// queue entry at the receiver of about this size (an InboundMessage, with a
+// SliceBuffer's inline slice array, in a deque).
+constexpr int64_t kMessageOverhead = 320;
 constexpr int64_t MessageCharge(size_t bytes) {
   return static_cast<int64_t>(bytes) + kMessageOverhead;
 }

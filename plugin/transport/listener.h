@@ -1,6 +1,7 @@
 // Server side: a Server::ListenerInterface on an shm address. The listening
-// socket is watched by the poller; each accepted client is handshaken on the
-// blocking worker, checked against the allow-list, and handed to gRPC with
+// socket is watched by the poller; each accepted client's handshake is a
+// state machine advanced by the poller (with a timer for its timeout),
+// checked against the allow-list, and handed to gRPC with
 // Server::SetupTransport.
 #ifndef GRPC_SHM_TRANSPORT_LISTENER_H_
 #define GRPC_SHM_TRANSPORT_LISTENER_H_

@@ -11,6 +11,8 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -112,6 +114,15 @@ class HostileTransportTest : public ::testing::Test {
     return now > baseline_.rss_kib ? now - baseline_.rss_kib : 0;
   }
 
+  // The figure the closing notes quote: what the offender made the server
+  // hold at its worst (read after the attack, before the offender leaves).
+  void ReportGrowth(const std::string& what) {
+    ProcessUsage now = UsageOf(server_->pid());
+    std::printf("[ info ] %s: server RSS %+.1f MiB, descriptors %+d, threads %+d\n", what.c_str(),
+                (static_cast<double>(now.rss_kib) - baseline_.rss_kib) / 1024,
+                now.descriptors - baseline_.descriptors, now.threads - baseline_.threads);
+  }
+
   std::string address_;  // "@name"
   std::unique_ptr<ServerProcess> server_;
   std::unique_ptr<EchoTest::Stub> stub_;
@@ -135,6 +146,7 @@ TEST_F(HostileTransportTest, MessageStartedWithTheWindowSpentIsAConnectionError)
     ExpectHonestCallWorks();
   }
   EXPECT_TRUE(refused || peer->WaitForHangup()) << "the server never hung up";
+  ReportGrowth("messages beyond the window");
   EXPECT_LT(RssGrowthKib(), 32 * 1024u);
   peer.reset();
   ExpectBackToBaseline();
@@ -153,6 +165,7 @@ TEST_F(HostileTransportTest, ZeroLengthMessagesCountAgainstTheWindow) {
   }
   EXPECT_LT(sent, 3000000) << "the server took every empty message";
   EXPECT_TRUE(peer->WaitForHangup());
+  ReportGrowth(std::to_string(sent) + " empty messages sent before the hang-up");
   EXPECT_LT(RssGrowthKib(), 64 * 1024u);
   ExpectHonestCallWorks();
   peer.reset();
@@ -164,9 +177,11 @@ TEST_F(HostileTransportTest, MessageLargerThanTheLimitIsRefusedWhileItArrives) {
   auto peer = ConnectRaw();
   ASSERT_TRUE(peer);
   ASSERT_TRUE(peer->OpenStream(1, kUnary).ok());
-  // One message that never ends: 256 MiB of chunks against a 4 MiB limit.
+  // One message that never ends: 256 MiB of chunks against a 4 MiB limit
+  // (1 GiB with GRPC_SHM_HOSTILE_FULL=1, the size the issue measured).
   const std::string chunk(128 * 1024, 'x');
-  for (int i = 0; i < 2048; ++i) {
+  const int chunks = getenv("GRPC_SHM_HOSTILE_FULL") != nullptr ? 8192 : 2048;
+  for (int i = 0; i < chunks; ++i) {
     ASSERT_TRUE(peer->Send(ipc::kFrameMessage, 1, ipc::kFlagMoreChunks, 0, chunk).ok()) << i;
     // The server's answers must not fill our ring while we write.
     if (i % 64 == 0) {
@@ -175,6 +190,7 @@ TEST_F(HostileTransportTest, MessageLargerThanTheLimitIsRefusedWhileItArrives) {
       }
     }
   }
+  ReportGrowth(std::to_string(chunks / 8) + " MiB of one unfinished message");
   EXPECT_LT(RssGrowthKib(), 32 * 1024u) << "the server buffered the message";
   // The call failed as gRPC's size filter would fail it, the connection
   // lives on.
@@ -219,6 +235,7 @@ TEST_F(HostileTransportTest, PingFloodEndsInGoaway) {
   ASSERT_TRUE(status.ok()) << status.ToString();
   EXPECT_NE(frame.payload.find("too_many_pings"), std::string::npos) << frame.payload;
   EXPECT_TRUE(peer->WaitForHangup());
+  ReportGrowth("ping flood");
   ExpectHonestCallWorks();
   peer.reset();
   ExpectBackToBaseline();
@@ -240,6 +257,7 @@ TEST_F(HostileTransportTest, PeerThatNeverReadsItsAnswersIsThrottled) {
     }
   }
   EXPECT_LT(sent, 2000000) << "the server read every ping";
+  ReportGrowth(std::to_string(sent) + " pings sent, answers never read");
   EXPECT_LT(RssGrowthKib(), 32 * 1024u);
   ExpectHonestCallWorks();
   // A throttled peer that reads again is answered again.
@@ -279,7 +297,8 @@ TEST_F(HostileTransportTest, StreamFloodCostsBoundedMemoryAndEndsInGoaway) {
   // limit of them (4096) and refuses the rest until the peer has used up its
   // refusals.
   bool closed = false;
-  for (uint32_t i = 0; i < 200000 && !closed; ++i) {
+  uint32_t opened = 0;
+  for (uint32_t i = 0; i < 200000 && !closed; ++i, ++opened) {
     closed = !peer->OpenStream(2 * i + 1, kUnary).ok();
     if (i % 256 == 0) {
       RawPeer::Frame frame;
@@ -290,6 +309,7 @@ TEST_F(HostileTransportTest, StreamFloodCostsBoundedMemoryAndEndsInGoaway) {
     }
   }
   EXPECT_TRUE(closed || peer->WaitForHangup());
+  ReportGrowth("stream flood, " + std::to_string(opened) + " streams opened");
   EXPECT_LT(RssGrowthKib(), 256 * 1024u);
   ExpectHonestCallWorks();
   peer.reset();
