@@ -17,7 +17,6 @@
 #include "plugin/transport/options_args.h"
 #include "plugin/transport/transport_internal.h"
 #include "src/core/lib/iomgr/exec_ctx.h"
-#include "src/core/lib/iomgr/executor.h"
 
 namespace grpc_shm {
 namespace transport {
@@ -36,14 +35,6 @@ ShmTransport* FromBase(grpc_transport* gt) { return reinterpret_cast<ShmTranspor
 
 void DestroyTransport(ShmTransport* t) { delete t; }
 
-void RemoveFromPoller(ShmTransport* t) {
-  if (t->grpc_polled) {
-    GrpcPoller::Remove(&t->source);
-  } else {
-    Poller::Get().Remove(&t->source);
-  }
-}
-
 // Client: opens queued streams while the server's limit allows, in id order.
 void OpenQueuedStreamsLocked(ShmTransport* t) {
   bool opened = false;
@@ -57,33 +48,6 @@ void OpenQueuedStreamsLocked(ShmTransport* t) {
     opened = true;
   }
   if (opened && t->polling) KickPollerLocked(t);  // the poller flushes them
-}
-
-// gRPC's pollers: the reader gave up its thread at the frame budget; this
-// brings it back from gRPC's executor, after the others had their turn.
-void OnYield(void* arg, grpc_error_handle) {
-  auto* t = static_cast<ShmTransport*>(arg);
-  {
-    std::lock_guard<std::mutex> lock(t->mu);
-    t->yield_pending = false;
-    if (t->polling && !t->closed && !t->removal_posted) KickPollerLocked(t);
-  }
-  UnrefTransport(t);
-}
-
-// Called instead of sleeping when the read loop spent its frame budget:
-// the thread goes back to its other connections, and this one is called
-// again after them.
-void YieldLocked(ShmTransport* t) {
-  if (!t->grpc_polled) {
-    KickPollerLocked(t);  // queued behind the events already collected
-    return;
-  }
-  if (t->yield_pending) return;
-  t->yield_pending = true;
-  RefTransport(t);
-  GRPC_CLOSURE_INIT(&t->yield_closure, OnYield, t, nullptr);
-  grpc_core::Executor::Run(&t->yield_closure, absl::OkStatus());
 }
 
 }  // namespace
@@ -111,11 +75,7 @@ void UnrefTransport(ShmTransport* t) {
 }
 
 void KickPollerLocked(ShmTransport* t) {
-  if (t->grpc_polled) {
-    GrpcPoller::Kick(&t->source);
-  } else {
-    Poller::Get().Kick(&t->source);
-  }
+  if (t->polling && !t->removal_posted) t->poller->Kick(&t->source);
 }
 
 void FlushLocked(ShmTransport* t) {
@@ -206,7 +166,7 @@ void CloseLocked(ShmTransport* t, grpc_error_handle error) {
   // The poller hangs up (Connection::Close) once it has stopped reading.
   if (t->polling && !t->removal_posted) {
     t->removal_posted = true;
-    RemoveFromPoller(t);
+    t->poller->Remove(&t->source);
   } else if (!t->polling) {
     t->connection->Close();
   }
@@ -260,7 +220,7 @@ void ShmTransport::Source::OnEvent(int role, uint32_t events) {
     if (t->peer_hung_up) break;  // the rest is read below
     if (budget_spent) {
       // Other connections get their turn before we read on.
-      YieldLocked(t);
+      t->poller->Yield(&t->source);
       break;
     }
     // While reading waits (for gRPC, or for the peer to read what we owe
@@ -445,17 +405,19 @@ void StartShmTransport(grpc_transport* gt) {
   ShmTransport* t = FromBase(gt);
   std::lock_guard<std::mutex> lock(t->mu);
   if (t->closed || t->polling) return;
-  t->polling = true;
-  RefTransport(t);  // the poller's, dropped in OnRemoved
-  t->grpc_polled = GrpcPoller::Usable();
+  t->poller = &ConnectionPoller();
   std::vector<Poller::Handle> handles = {
       {t->connection->poll_handle(), kRoleDoorbell, PollSource::kReadable},
       {t->connection->liveness_handle(), kRoleLiveness, PollSource::kHangup}};
-  if (t->grpc_polled) {
-    GrpcPoller::Add(&t->source, handles);
-  } else {
-    Poller::Get().Add(&t->source, handles);
+  RefTransport(t);  // the poller's, dropped in OnRemoved
+  ipc::Status added = t->poller->Add(&t->source, handles);
+  if (!added.ok()) {
+    // Nobody would ever read this connection: fail it now, loudly.
+    UnrefTransport(t);
+    CloseLocked(t, IpcError(added, "watching the connection"));
+    return;
   }
+  t->polling = true;
 }
 
 std::string PeerStringFor(const ipc::Connection& connection) {

@@ -31,7 +31,6 @@
 #include "plugin/transport/outbound_queue.h"
 #include "plugin/transport/poller.h"
 #include "plugin/transport/stream.h"
-#include "src/core/lib/iomgr/closure.h"
 #include "src/core/lib/iomgr/error.h"
 #include "src/core/lib/transport/connectivity_state.h"
 #include "src/core/lib/transport/transport.h"
@@ -99,8 +98,8 @@ struct ShmTransport {
   bool goaway_received = false;  // client: no new streams on this transport
   bool closed = false;
   grpc_error_handle close_error;
-  bool polling = false;      // registered with the poller
-  bool grpc_polled = false;  // gRPC's polling threads watch us (grpc_poller.h)
+  Poller* poller = nullptr;  // ConnectionPoller(), once started
+  bool polling = false;      // registered with `poller`
   bool removal_posted = false;
   bool waiting_for_space = false;  // the poller was asked to wait for space
 
@@ -110,9 +109,6 @@ struct ShmTransport {
   bool reading = false;
   bool read_again = false;
   bool peer_hung_up = false;  // the liveness socket reported hang-up
-  // Reading stopped at the frame budget and asked to be called again.
-  bool yield_pending = false;
-  grpc_closure yield_closure;
 
   class Source : public PollSource {
    public:
