@@ -289,6 +289,14 @@ ipc::Status OnMetadata(ShmTransport* t, const ipc::FrameView& frame,
     if (t->is_client) CloseStreamLocked(s);
   }
   DeliverLocked(s);
+  if (t->is_client && s->received == HalfState::kEnded) {
+    // What the client has not sent yet nobody will read, so those writes
+    // fail rather than wait for window that will never come back, as over
+    // HTTP/2; the call's status is the server's.
+    s->writes_closed_by_peer = true;
+    t->outbound.DropMessagesOf(
+        s->id, StatusError(GRPC_STATUS_UNAVAILABLE, "shm transport: the server ended the call"));
+  }
   return ipc::Status::Ok();
 }
 

@@ -107,6 +107,9 @@ struct ShmStream {
   // Client: the server refused the stream before seeing it, so gRPC may
   // retry the call transparently.
   bool refused = false;
+  // Client: the server ended the call while messages were still queued;
+  // they are dropped as writes to a closed stream, not as call failures.
+  bool writes_closed_by_peer = false;
 
   // Set once: cancelled by us, reset by the peer, or the transport closed.
   grpc_error_handle cancel_error;

@@ -240,8 +240,18 @@ void PerformStreamOp(ShmTransport* t, ShmStream* s, grpc_transport_stream_op_bat
     } else {
       uint8_t flags = (p.flags & GRPC_WRITE_INTERNAL_COMPRESS) ? ipc::kFlagCompressed : 0;
       batch->Start();
+      auto* payload = op->payload;
       t->outbound.PushMessage(s->id, flags, p.send_message,
-                              [batch](grpc_error_handle e) { batch->Finish(e); });
+                              [batch, s, payload](grpc_error_handle e) {
+                                if (!e.ok() && s->writes_closed_by_peer) {
+                                  // Not a failure of the call: gRPC fails the
+                                  // write and takes the status from the
+                                  // server's trailers.
+                                  payload->send_message.stream_write_closed = true;
+                                  e = absl::OkStatus();
+                                }
+                                batch->Finish(e);
+                              });
       t->inbound.ping_strikes = 0;
       flush = true;
     }

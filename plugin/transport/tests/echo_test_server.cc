@@ -91,6 +91,10 @@ class EchoService final : public grpc_shm::test::EchoTest::Service {
     int received = 0;
     std::string all;
     while (reader->Read(&req)) {
+      // A status in a request ends the call at once, unread messages and all.
+      if (req.status_code() != 0) {
+        return Status(static_cast<grpc::StatusCode>(req.status_code()), req.status_message());
+      }
       ++received;
       all += req.message();
       resp->set_payload(resp->payload() + req.payload());

@@ -949,6 +949,29 @@ TEST_P(TransportE2ETest, UnreadStreamDoesNotBlockOtherCallsOnTheConnection) {
   EXPECT_TRUE(status.ok()) << status.error_message();
 }
 
+// The server ends a client-streaming call without reading on: the client's
+// writes that wait for window (which will never come back) fail, and the
+// call ends with the server's status, as over HTTP/2.
+TEST_P(TransportE2ETest, WritesFailOnceTheServerEndedTheCall) {
+  StartServer();
+  auto stub = Stub();
+  grpc::ClientContext ctx;
+  EchoResponse resp;
+  auto writer = stub->ClientStream(&ctx, &resp);
+  EchoRequest stop;
+  stop.set_status_code(static_cast<int>(grpc::StatusCode::FAILED_PRECONDITION));
+  stop.set_status_message("enough");
+  ASSERT_TRUE(writer->Write(stop));
+  EchoRequest big;
+  big.set_payload(std::string(256 << 10, 'w'));
+  int written = 0;
+  while (written < 256 && writer->Write(big)) ++written;  // 64 MiB would do
+  EXPECT_LT(written, 256) << "every write succeeded after the server ended the call";
+  grpc::Status status = writer->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
+  EXPECT_EQ(status.error_message(), "enough");
+}
+
 // Full duplex: the client writes every message on one thread while it reads
 // the echoes on another, so both directions are in flight at once, each
 // with its window spent. A window grant must never wait behind a message
