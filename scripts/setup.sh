@@ -10,6 +10,7 @@ PACKAGES=(
   libprotobuf-dev protobuf-compiler libabsl-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   dpkg-dev gnuplot-nox
+  clang-14 libclang-rt-14-dev  # libFuzzer for the fuzzers (scripts/fuzz.sh)
 )
 
 SUDO=""

@@ -26,3 +26,8 @@ export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 # Fewer stress frames: the normal build already proves ten million.
 export GRPC_SHM_STRESS_MESSAGES=400000
 ctest --test-dir build-asan --output-on-failure -j"$jobs" --timeout 900 -L 'ipc|transport'
+
+# ---- fuzzers (issue 11): the libFuzzer fuzzers of fuzz/, built with clang, 20 s
+# each from their seed corpora (regression inputs included); any finding fails.
+echo "== fuzzers (20 s each)"
+bash scripts/fuzz.sh 20
