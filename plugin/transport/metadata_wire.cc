@@ -75,6 +75,16 @@ bool ValidateMetadataFromPeer(std::vector<ipc::MetadataEntry>* entries, std::str
       return false;
     }
     if (absl::StartsWith(entry.first, "grpc-internal-")) continue;
+    if (entry.first == "grpc-status") {
+      // gRPC 1.51 parses this straight into the grpc_status_code enum, with
+      // no range check (undefined behaviour, found by the inbound fuzzer):
+      // a code it does not know is UNKNOWN, as the gRPC spec says.
+      int code = -1;
+      if (!absl::SimpleAtoi(entry.second, &code) || code < GRPC_STATUS_OK ||
+          code > GRPC_STATUS_UNAUTHENTICATED) {
+        entry.second = std::to_string(GRPC_STATUS_UNKNOWN);
+      }
+    }
     if (kept != i) (*entries)[kept] = std::move(entry);
     ++kept;
   }
