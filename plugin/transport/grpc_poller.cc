@@ -1,7 +1,5 @@
 #include "plugin/transport/grpc_poller.h"
 
-#include <grpc/support/log.h>
-
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -211,13 +209,6 @@ void GrpcEnginePoller::Yield(PollSource* source) {
   std::lock_guard<std::mutex> lock(g_mu);
   auto it = Registry().find(source);
   if (it != Registry().end()) KickRegistration(it->second, /*on_executor=*/true);
-}
-
-void GrpcPoller::Add(PollSource* source, const std::vector<Poller::Handle>& handles) {
-  ipc::Status status = GrpcEnginePoller::Get().Add(source, handles);
-  if (!status.ok()) {
-    gpr_log(GPR_ERROR, "grpc_shm: cannot watch a connection: %s", status.ToString().c_str());
-  }
 }
 
 }  // namespace transport

@@ -37,18 +37,6 @@ class GrpcEnginePoller final : public Poller {
   void Yield(PollSource* source) override;
 };
 
-// The static entry points of before Poller was an interface, forwarding to
-// GrpcEnginePoller. Kept only until shm_transport.cc holds a Poller* from
-// ConnectionPoller(); delete then.
-class GrpcPoller {
- public:
-  static bool Usable() { return GrpcEnginePoller::Usable(); }
-  // A failure is logged, and leaves the source unregistered.
-  static void Add(PollSource* source, const std::vector<Poller::Handle>& handles);
-  static void Remove(PollSource* source) { GrpcEnginePoller::Get().Remove(source); }
-  static void Kick(PollSource* source) { GrpcEnginePoller::Get().Kick(source); }
-};
-
 }  // namespace transport
 }  // namespace grpc_shm
 
