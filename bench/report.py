@@ -92,6 +92,24 @@ def targets(res):
     return checks
 
 
+def fairness(res):
+    """The fairness scenario (shm only): an honest client's unary 32 B latency
+    alone and while raw connections flood the server with cheap frames."""
+    g = lambda p, m: res.get(("shm", "fairness", p, m))
+    if g("alone", "p99_us") is None:
+        return None
+    lines = ["| condition | p50 (us) | p99 (us) | p50 / alone | p99 / alone | flood frames/s "
+             "| server CPU (% of a core) | flooding connections lost |", "|" + "---|" * 8]
+    for label, p in (("alone", "alone"), ("1 flooding connection", "1flooder"),
+                     ("4 flooding connections", "4flooders")):
+        x = lambda m: "" if g(p, m) is None else fmt(g(p, m)) + "x"
+        lines.append(f"| {label} | {fmt(g(p, 'p50_us'))} | {fmt(g(p, 'p99_us'))} | {x('p50_x')} "
+                     f"| {x('p99_x')} | {'' if p == 'alone' else fmt(g(p, 'flood_frames_per_s'))} "
+                     f"| {fmt(g(p, 'server_cpu_pct'))} "
+                     f"| {'' if p == 'alone' else fmt(g(p, 'flood_conns_lost')).removesuffix('.00')} |")
+    return "\n".join(lines)
+
+
 def chart(out, res, transports):
     gnuplot = shutil.which("gnuplot")
     if not gnuplot:
@@ -177,6 +195,11 @@ def main():
                         ("Throughput", thr_rows), ("Concurrency (one connection per channel)", conc_rows),
                         ("Scale and memory (server process)", scale_rows), ("CPU cost", cpu_rows)):
         md += [f"## {title}", "", table(res, rows, transports), ""]
+    fair = fairness(res)
+    if fair:
+        md += ["## Fairness (shm: one client's unary 32 B calls while other connections flood "
+               "the server with window updates it must read; ratios from the same run)", "",
+               fair, ""]
     if chart(out, res, transports):
         md += ["![chart](results.png)", ""]
     (out / "results.md").write_text("\n".join(md))

@@ -10,6 +10,9 @@
 # unary latency scenario N more times (default 4) with transports alternating,
 # and reports medians. Results: DIR/results.csv, results.json, results.md,
 # results.png.
+# The fairness scenario (shm only) starts its own flooding processes
+# (grpc_bench flood): raw connections that keep the server reading cheap
+# frames while one client measures its unary latency.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

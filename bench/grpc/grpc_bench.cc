@@ -6,16 +6,26 @@
 //       exits when its standard input closes.
 //   grpc_bench client --transport=tcp|uds|shm --address=ADDR --server_pid=PID [--quick]
 //   grpc_bench inproc [--quick]        server and client in one process
+//   grpc_bench flood --address=shm://... --connections=N
+//       N raw IPC connections that keep the server reading cheap frames (the
+//       fairness scenario starts it); prints "FLOODING" once all are
+//       connected and, when its standard input closes, "FLOODED <frames>
+//       <seconds> <connections lost>".
 //
 // The client prints one line per figure:
 //   RESULT <transport> <scenario> <param> <metric> <value>
 // bench/run.sh collects them, repeats runs, and writes the report.
+#include <fcntl.h>
+#include <grpcpp/grpcpp.h>
+#include <spawn.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -28,11 +38,11 @@
 #include <thread>
 #include <vector>
 
-#include <grpcpp/grpcpp.h>
-
 #include "bench.grpc.pb.h"
 #ifdef GRPC_SHM_HAVE_TRANSPORT
 #include "grpc_shm/grpc_shm.h"
+#include "plugin/ipc/connection.h"
+#include "plugin/ipc/frame_format.h"
 #endif
 
 namespace {
@@ -41,6 +51,9 @@ using Clock = std::chrono::steady_clock;
 using grpc_shm::bench::BenchService;
 using grpc_shm::bench::Payload;
 using grpc_shm::bench::Summary;
+#ifdef GRPC_SHM_HAVE_TRANSPORT
+namespace ipc = grpc_shm::ipc;
+#endif
 
 // ------------------------------------------------------------------ options
 
@@ -52,6 +65,7 @@ struct Flags {
   bool quick = false;
   int spin_us = 0;
   std::string scenarios = "all";
+  int connections = 1;  // flood mode
 };
 
 Flags ParseFlags(int argc, char** argv) {
@@ -63,12 +77,20 @@ Flags ParseFlags(int argc, char** argv) {
       const std::string prefix = std::string("--") + name + "=";
       return a.compare(0, prefix.size(), prefix) == 0 ? argv[i] + prefix.size() : nullptr;
     };
-    if (const char* v = value("transport")) f.transport = v;
-    else if (const char* v = value("address")) f.address = v;
-    else if (const char* v = value("server_pid")) f.server_pid = std::atoi(v);
-    else if (const char* v = value("spin_us")) f.spin_us = std::atoi(v);
-    else if (const char* v = value("scenarios")) f.scenarios = v;
-    else if (a == "--quick") f.quick = true;
+    if (const char* v = value("transport"))
+      f.transport = v;
+    else if (const char* v = value("address"))
+      f.address = v;
+    else if (const char* v = value("server_pid"))
+      f.server_pid = std::atoi(v);
+    else if (const char* v = value("spin_us"))
+      f.spin_us = std::atoi(v);
+    else if (const char* v = value("scenarios"))
+      f.scenarios = v;
+    else if (const char* v = value("connections"))
+      f.connections = std::atoi(v);
+    else if (a == "--quick")
+      f.quick = true;
     else {
       std::fprintf(stderr, "unknown flag %s\n", argv[i]);
       std::exit(2);
@@ -78,8 +100,8 @@ Flags ParseFlags(int argc, char** argv) {
 }
 
 bool Wants(const Flags& f, const std::string& scenario) {
-  return f.scenarios == "all" || ("," + f.scenarios + ",").find("," + scenario + ",") !=
-                                     std::string::npos;
+  return f.scenarios == "all" ||
+         ("," + f.scenarios + ",").find("," + scenario + ",") != std::string::npos;
 }
 
 // ------------------------------------------------------------------ service
@@ -185,8 +207,8 @@ std::shared_ptr<grpc::Channel> NewChannel(const Target& t) {
   if (t.inproc_server != nullptr) return t.inproc_server->InProcessChannel(args);
 #ifdef GRPC_SHM_HAVE_TRANSPORT
   if (t.transport == "shm") {
-    return grpc::CreateCustomChannel(t.address, grpc_shm::ChannelCredentials(ShmOptionsFor(t.flags)),
-                                     args);
+    return grpc::CreateCustomChannel(t.address,
+                                     grpc_shm::ChannelCredentials(ShmOptionsFor(t.flags)), args);
   }
 #endif
   return grpc::CreateCustomChannel(t.address, grpc::InsecureChannelCredentials(), args);
@@ -221,23 +243,34 @@ bool CallUnary(BenchService::Stub& stub, const Payload& req, Payload* resp) {
   return s.ok();
 }
 
+// Latencies (us) of `n` sync unary calls, one outstanding, after a warm-up;
+// empty if a call failed.
+std::vector<double> UnaryLatencies(BenchService::Stub& stub, const Payload& req, int n) {
+  Payload resp;
+  for (int i = 0; i < n / 10 + 5; ++i) CallUnary(stub, req, &resp);  // warm-up
+  std::vector<double> us;
+  us.reserve(n);
+  for (int i = 0; i < n; ++i) {
+    auto start = Clock::now();
+    if (!CallUnary(stub, req, &resp)) return {};
+    us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - start).count());
+  }
+  return us;
+}
+
 // 1. Unary latency, sync API, one call outstanding.
 void UnaryLatency(const Target& t, bool quick) {
   auto channel = NewChannel(t);
   auto stub = BenchService::NewStub(channel);
   for (size_t size : {size_t{32}, size_t{4096}, size_t{65536}, size_t{1} << 20}) {
     const int n = quick ? (size >= (1u << 20) ? 20 : 300)
-                        : (size >= (1u << 20) ? 300 : size >= 65536 ? 2000 : 10000);
-    Payload req, resp;
+                        : (size >= (1u << 20) ? 300
+                           : size >= 65536    ? 2000
+                                              : 10000);
+    Payload req;
     req.set_body(std::string(size, 'x'));
-    for (int i = 0; i < n / 10 + 5; ++i) CallUnary(*stub, req, &resp);  // warm-up
-    std::vector<double> us;
-    us.reserve(n);
-    for (int i = 0; i < n; ++i) {
-      auto start = Clock::now();
-      if (!CallUnary(*stub, req, &resp)) return;
-      us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - start).count());
-    }
+    const std::vector<double> us = UnaryLatencies(*stub, req, n);
+    if (us.empty()) return;
     const std::string p = SizeName(size);
     Report(t, "unary_latency", p, "p50_us", Percentile(us, 0.50));
     Report(t, "unary_latency", p, "p90_us", Percentile(us, 0.90));
@@ -370,8 +403,7 @@ void Concurrency(const Target& t, bool quick) {
       chans.push_back(NewChannel(t));
       // inproc channels are not client channels: they have no connectivity state.
       if (t.inproc_server == nullptr) {
-        chans.back()->WaitForConnected(std::chrono::system_clock::now() +
-                                       std::chrono::seconds(10));
+        chans.back()->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10));
       }
     }
     std::atomic<bool> go{false};
@@ -526,6 +558,217 @@ void CpuCost(const Target& t, bool quick, pid_t server_pid) {
   Report(t, "cpu_cost", p, "server_cpu_us_per_call", server * 1e6 / calls);
 }
 
+#ifdef GRPC_SHM_HAVE_TRANSPORT
+// "shm:///abs" or "shm:@name" -> the IPC core's "/abs" or "@name".
+std::string IpcAddressOf(const std::string& target) {
+  if (target.rfind("shm://", 0) == 0) return target.substr(6);
+  if (target.rfind("shm:", 0) == 0) return target.substr(4);
+  return target;
+}
+
+struct FloodState {
+  std::mutex mu;
+  std::condition_variable cv;
+  int connected = 0;  // or gave up trying
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> frames{0};
+  std::atomic<int> lost{0};
+};
+
+// One flooding connection: window updates for a stream it never opened, as
+// fast as the ring takes them. The server must read each one but ignores it
+// and never answers, so all this peer costs it is the reading: what the read
+// budget per wake-up is for. Not pings: those are answered, and a peer that
+// keeps pinging is disconnected.
+void FloodOne(const std::string& address, FloodState* st) {
+  using IpcClock = ipc::Connection::Clock;
+  std::unique_ptr<ipc::Connection> c;
+  ipc::Status s = ipc::Connect(address, ipc::DefaultConnectionOptions(), &c);
+  ipc::FrameView in;
+  if (s.ok()) s = c->ReadFrame(&in, IpcClock::now() + std::chrono::seconds(10));
+  if (s.ok() && in.header.type != ipc::kFrameSettings) {
+    s = ipc::Status(ipc::StatusCode::kProtocol, "first frame is not the settings frame");
+  }
+  if (s.ok()) c->Consume();
+  {
+    std::lock_guard<std::mutex> lock(st->mu);
+    ++st->connected;
+  }
+  st->cv.notify_all();
+  if (!s.ok()) {
+    std::fprintf(stderr, "flood: %s\n", s.ToString().c_str());
+    ++st->lost;
+    return;
+  }
+  ipc::FrameHeader h{};
+  h.type = ipc::kFrameWindowUpdate;
+  h.stream_id = 1;  // never opened
+  h.aux = 1;
+  uint64_t n = 0;
+  while (!st->stop.load(std::memory_order_relaxed)) {
+    // Drain what the server sends (nothing, normally): this peer must never
+    // be the one that blocks the other.
+    while ((s = c->Peek(&in)).ok()) c->Consume();
+    if (s.code() != ipc::StatusCode::kWouldBlock) break;
+    for (int i = 0; i < 256; ++i) {
+      s = c->TryWriteFrame(h, nullptr, 0);
+      if (s.code() == ipc::StatusCode::kWouldBlock) {
+        // Ring full: sleep until the server has read a share of it.
+        s = c->WriteFrame(h, nullptr, 0, IpcClock::now() + std::chrono::milliseconds(20));
+      }
+      if (!s.ok()) break;
+      ++n;
+    }
+    if (!s.ok() && s.code() != ipc::StatusCode::kTimeout) break;
+  }
+  st->frames += n;
+  if (!st->stop.load()) {
+    std::fprintf(stderr, "flood: connection lost: %s\n", s.ToString().c_str());
+    ++st->lost;
+  }
+}
+
+int RunFlood(const Flags& f) {
+  FloodState st;
+  const std::string address = IpcAddressOf(f.address);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < f.connections; ++i) threads.emplace_back(FloodOne, address, &st);
+  {
+    std::unique_lock<std::mutex> lock(st.mu);
+    st.cv.wait(lock, [&] { return st.connected == f.connections; });
+  }
+  const auto start = Clock::now();
+  std::printf("FLOODING\n");
+  std::fflush(stdout);
+  char buf[64];
+  while (::read(0, buf, sizeof(buf)) > 0) {
+  }
+  st.stop = true;
+  for (auto& th : threads) th.join();
+  std::printf("FLOODED %llu %.6f %d\n", static_cast<unsigned long long>(st.frames.load()),
+              std::chrono::duration<double>(Clock::now() - start).count(), st.lost.load());
+  std::fflush(stdout);
+  return 0;
+}
+
+// This binary again, in `mode`, with pipes to its standard input and from
+// its standard output. The caller closes `in` to end it.
+struct Child {
+  pid_t pid = -1;
+  int in = -1;
+  FILE* out = nullptr;
+};
+
+bool SpawnSelf(const std::vector<std::string>& args, Child* child) {
+  char exe[4096];
+  const ssize_t len = ::readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  int to[2], from[2];
+  if (len <= 0 || ::pipe2(to, O_CLOEXEC) != 0) return false;
+  if (::pipe2(from, O_CLOEXEC) != 0) {
+    ::close(to[0]);
+    ::close(to[1]);
+    return false;
+  }
+  exe[len] = '\0';
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, to[0], 0);
+  posix_spawn_file_actions_adddup2(&actions, from[1], 1);
+  std::vector<char*> argv{exe};
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  // posix_spawn, not fork: this process runs gRPC's threads.
+  const int rc = posix_spawn(&child->pid, exe, &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(to[0]);
+  ::close(from[1]);
+  if (rc != 0) {
+    ::close(to[1]);
+    ::close(from[0]);
+    return false;
+  }
+  child->in = to[1];
+  child->out = ::fdopen(from[0], "r");
+  return true;
+}
+
+// 7. Fairness: an honest client's unary 32 B latency alone, then while 1 and
+//    4 raw connections (another process) keep the server's polling threads
+//    busy reading cheap frames. The read budget per wake-up is what keeps the
+//    flooded figures near the baseline. Rounds alternate the three
+//    conditions, so that what the VM's neighbours do falls on all of them
+//    alike; each percentile pools its condition's calls over the rounds.
+void Fairness(const Target& t, bool quick, pid_t server_pid) {
+  auto channel = NewChannel(t);
+  auto stub = BenchService::NewStub(channel);
+  Payload req;
+  req.set_body(std::string(32, 'f'));
+  const int rounds = quick ? 1 : 5, n = quick ? 1000 : 2000;
+  const int kFlooders[] = {0, 1, 4};
+  struct Condition {
+    std::vector<double> us;
+    double frames = 0, flood_secs = 0, server_cpu = 0, wall = 0;
+    int lost = 0;
+  } cond[3];
+  for (int r = 0; r < rounds; ++r) {
+    for (int i = 0; i < 3; ++i) {
+      Child child;
+      bool ok = true;
+      char line[256] = {};
+      if (kFlooders[i] > 0) {
+        ok = SpawnSelf({"flood", "--address=" + t.address,
+                        "--connections=" + std::to_string(kFlooders[i])},
+                       &child) &&
+             std::fgets(line, sizeof(line), child.out) != nullptr &&
+             std::strncmp(line, "FLOODING", 8) == 0;
+      }
+      const double cpu0 = ProcessCpuSeconds(server_pid);
+      const auto start = Clock::now();
+      const std::vector<double> us = ok ? UnaryLatencies(*stub, req, n) : std::vector<double>();
+      cond[i].wall += std::chrono::duration<double>(Clock::now() - start).count();
+      cond[i].server_cpu += ProcessCpuSeconds(server_pid) - cpu0;
+      if (child.pid > 0) {
+        ::close(child.in);
+        unsigned long long frames = 0;
+        double secs = 0;
+        int lost = -1;
+        if (child.out != nullptr && std::fgets(line, sizeof(line), child.out) != nullptr) {
+          std::sscanf(line, "FLOODED %llu %lf %d", &frames, &secs, &lost);
+        }
+        if (child.out != nullptr) std::fclose(child.out);
+        int wstatus = 0;
+        ::waitpid(child.pid, &wstatus, 0);
+        ok = ok && secs > 0 && lost >= 0;
+        cond[i].frames += frames;
+        cond[i].flood_secs += secs;
+        cond[i].lost += lost;
+      }
+      if (!ok || us.empty()) {
+        std::fprintf(stderr, "fairness: %d flooding connection(s): no measurement\n", kFlooders[i]);
+        return;
+      }
+      cond[i].us.insert(cond[i].us.end(), us.begin(), us.end());
+    }
+  }
+  const double p50 = Percentile(cond[0].us, 0.50), p99 = Percentile(cond[0].us, 0.99);
+  for (int i = 0; i < 3; ++i) {
+    const std::string p = kFlooders[i] == 0   ? std::string("alone")
+                          : kFlooders[i] == 1 ? std::string("1flooder")
+                                              : std::to_string(kFlooders[i]) + "flooders";
+    const double f50 = Percentile(cond[i].us, 0.50), f99 = Percentile(cond[i].us, 0.99);
+    Report(t, "fairness", p, "p50_us", f50);
+    Report(t, "fairness", p, "p99_us", f99);
+    // How busy the flooders kept the server: 100 = one core.
+    Report(t, "fairness", p, "server_cpu_pct", 100 * cond[i].server_cpu / cond[i].wall);
+    if (kFlooders[i] == 0) continue;
+    Report(t, "fairness", p, "p50_x", f50 / p50);
+    Report(t, "fairness", p, "p99_x", f99 / p99);
+    Report(t, "fairness", p, "flood_frames_per_s", cond[i].frames / cond[i].flood_secs);
+    Report(t, "fairness", p, "flood_conns_lost", cond[i].lost);
+  }
+}
+#endif
+
 void RunScenarios(const Target& t, const Flags& f, pid_t server_pid) {
   if (Wants(f, "unary_latency")) UnaryLatency(t, f.quick);
   if (Wants(f, "stream")) StreamThroughput(t, f.quick);
@@ -533,6 +776,9 @@ void RunScenarios(const Target& t, const Flags& f, pid_t server_pid) {
   if (Wants(f, "concurrency")) Concurrency(t, f.quick);
   if (Wants(f, "scale") && server_pid != getpid()) Scale(t, f.quick, server_pid);
   if (Wants(f, "cpu")) CpuCost(t, f.quick, server_pid);
+#ifdef GRPC_SHM_HAVE_TRANSPORT
+  if (Wants(f, "fairness") && t.transport == "shm") Fairness(t, f.quick, server_pid);
+#endif
 }
 
 int RunClient(const Flags& f) {
@@ -562,9 +808,13 @@ int main(int argc, char** argv) {
   if (f.mode == "server") return RunServer(f);
   if (f.mode == "client") return RunClient(f);
   if (f.mode == "inproc") return RunInproc(f);
+#ifdef GRPC_SHM_HAVE_TRANSPORT
+  if (f.mode == "flood") return RunFlood(f);
+#endif
   std::fprintf(stderr,
-               "usage: %s server|client|inproc [--transport=tcp|uds|shm] [--address=A] "
-               "[--server_pid=P] [--quick] [--spin_us=N] [--scenarios=a,b]\n",
+               "usage: %s server|client|inproc|flood [--transport=tcp|uds|shm] [--address=A] "
+               "[--server_pid=P] [--quick] [--spin_us=N] [--scenarios=a,b] "
+               "[--connections=N]\n",
                argv[0]);
   return 2;
 }
