@@ -471,5 +471,112 @@ TEST_F(HostileTransportTest, ClientQueuesCallsAboveTheServersStreamLimit) {
   ExpectHonestCallWorks();
 }
 
+// ---- the client's side: a server that speaks the wire protocol itself
+
+// A server that answers one server-streaming call completely (messages and
+// status) and hangs up before the client's application has read any of it,
+// while the client's transport has paused reading at its inbound cap. What
+// arrived before the hang-up is the client's: the call completes with every
+// message and OK. (Before, the hang-up closed the connection with the rest
+// of the ring unread, and the finished call failed with UNAVAILABLE.)
+TEST(HostileServerTest, HangUpWhileTheClientPausedReadingLosesNothing) {
+  const std::string address = "@grpc_shm_raw_server_" + std::to_string(getpid());
+  std::unique_ptr<ipc::Listener> listener;
+  ASSERT_TRUE(ipc::Listener::Listen(address, ipc::Listener::Options(), &listener).ok());
+  constexpr int kMessages = 24;  // 1.5 MiB: past the client's 1 MiB cap
+  std::mutex mu;
+  std::condition_variable cv;
+  bool hung_up = false;
+  std::string server_error;
+  std::thread server([&] {
+    auto fail = [&](const std::string& why) {
+      std::lock_guard<std::mutex> lock(mu);
+      server_error = why;
+      hung_up = true;
+      cv.notify_all();
+    };
+    std::unique_ptr<ipc::Connection> conn;
+    if (!listener->Accept(&conn, 10000).ok()) return fail("accept");
+    std::string last_error;
+    auto send = [&](uint8_t type, uint32_t id, const std::string& payload) {
+      ipc::FrameHeader h{};
+      h.type = type;
+      h.stream_id = id;
+      h.payload_size = static_cast<uint32_t>(payload.size());
+      ipc::ConstByteSpan part{reinterpret_cast<const uint8_t*>(payload.data()), payload.size()};
+      ipc::Status status = conn->WriteFrame(h, &part, 1, ipc::Connection::Clock::now() + 20s);
+      last_error = status.ToString();
+      return status.ok();
+    };
+    ipc::FrameHeader settings{};
+    settings.type = ipc::kFrameSettings;
+    settings.aux = 100;
+    if (!conn->WriteFrame(settings, nullptr, 0).ok()) return fail("settings");
+    // The client's call: initial metadata, its request, its half-close.
+    uint32_t id = 0;
+    for (bool half_closed = false; !half_closed;) {
+      ipc::FrameView frame;
+      if (!conn->ReadFrame(&frame, ipc::Connection::Clock::now() + 10s).ok()) {
+        return fail("reading the call");
+      }
+      id = frame.header.stream_id;
+      half_closed = frame.header.type == ipc::kFrameTrailingMetadata;
+      conn->Consume();
+    }
+    if (!send(ipc::kFrameInitialMetadata, id, testing::MetadataBlock({}))) return fail("headers");
+    EchoResponse resp;
+    resp.set_payload(std::string(64 << 10, 'p'));
+    for (int i = 0; i < kMessages; ++i) {
+      resp.set_message(std::to_string(i));
+      if (!send(ipc::kFrameMessage, id, resp.SerializeAsString())) {
+        return fail("message " + std::to_string(i) + ": " + last_error);
+      }
+    }
+    if (!send(ipc::kFrameTrailingMetadata, id, testing::MetadataBlock({{"grpc-status", "0"}}))) {
+      return fail("status");
+    }
+    conn.reset();  // hangs up
+    std::lock_guard<std::mutex> lock(mu);
+    hung_up = true;
+    cv.notify_all();
+  });
+  grpc::ChannelArguments args;
+  args.SetInt("grpc_shm.max_inbound_bytes", 1 << 20);
+  // A ring that holds the whole answer, so the server never waits for the
+  // client, and the dedicated poller thread, which reads the ring as frames
+  // arrive: the client pauses at its cap, the status still unread in the ring,
+  // and sees the hang-up while paused.
+  ShmOptions options;
+  options.ring_bytes = 4 << 20;
+  setenv("GRPC_SHM_POLLER", "thread", 1);
+  auto channel = grpc::CreateCustomChannel("shm:" + address, ChannelCredentials(options), args);
+  auto stub = EchoTest::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 30s);
+  auto reader = stub->ServerStream(&ctx, EchoRequest());
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return hung_up; });
+  }
+  server.join();
+  unsetenv("GRPC_SHM_POLLER");
+  ASSERT_EQ(server_error, "");
+  // The client's transport has handled the hang-up (and closed) before the
+  // application reads anything.
+  while (channel->GetState(false) == GRPC_CHANNEL_READY) {
+    ASSERT_TRUE(
+        channel->WaitForStateChange(GRPC_CHANNEL_READY, std::chrono::system_clock::now() + 20s));
+  }
+  EchoResponse resp;
+  int received = 0;
+  while (reader->Read(&resp)) {
+    EXPECT_EQ(resp.message(), std::to_string(received));
+    ++received;
+  }
+  grpc::Status status = reader->Finish();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(received, kMessages);
+}
+
 }  // namespace
 }  // namespace grpc_shm
