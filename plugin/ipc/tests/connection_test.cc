@@ -150,7 +150,8 @@ class ConnectionTest : public ::testing::TestWithParam<ConnectionOptions> {
 
   // Listens on a fresh address; the child runs `client` against it.
   // These tests exercise the mechanics of every backend, including those a
-  // listener refuses by default (hostile_peer_test covers the refusal).
+  // listener refuses by default (DefaultListener in hostile_handshake_test covers
+  // the refusal).
   std::unique_ptr<Listener> Listen(Listener::Options lo = {}) {
     lo.allow_eventfd = true;
     lo.allow_posix_shm = true;
