@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "plugin/platform/platform.h"
+#include "plugin/transport/tsan_handoff.h"
 #include "src/core/lib/iomgr/closure.h"
 #include "src/core/lib/iomgr/ev_posix.h"
 #include "src/core/lib/iomgr/exec_ctx.h"
@@ -79,6 +80,7 @@ void EnsureCallbackExecCtxAndRun(PollSource* source, int role, uint32_t events) 
 }
 
 void OnReady(void* arg, grpc_error_handle error) {
+  TakeOver(arg);
   Watch* w = static_cast<Watch*>(arg);
   Registration* reg = w->reg;
   if (!error.ok() || reg->removed.load(std::memory_order_acquire)) {
@@ -96,6 +98,7 @@ void OnReady(void* arg, grpc_error_handle error) {
   }
   // Edge-triggered: the source has drained the doorbell, so the next ring is
   // a new edge. After a removal the fd is shut down and this returns at once.
+  HandOff(w);
   grpc_fd_notify_on_read(w->fd, &w->on_ready);
 }
 
@@ -105,6 +108,7 @@ struct KickArg {
 };
 
 void OnKick(void* arg, grpc_error_handle) {
+  TakeOver(arg);
   auto* k = static_cast<KickArg*>(arg);
   Registration* reg = k->reg;
   delete k;
@@ -118,6 +122,7 @@ void KickRegistration(Registration* reg, bool on_executor = false) {
   reg->pending.fetch_add(1, std::memory_order_relaxed);
   auto* k = new KickArg{reg, {}};
   GRPC_CLOSURE_INIT(&k->closure, OnKick, k, nullptr);
+  HandOff(k);
   if (on_executor) {
     grpc_core::Executor::Run(&k->closure, absl::OkStatus());
   } else {
@@ -131,6 +136,7 @@ struct RemoveArg {
 };
 
 void OnRemove(void* arg, grpc_error_handle) {
+  TakeOver(arg);
   auto* r = static_cast<RemoveArg*>(arg);
   Registration* reg = r->reg;
   delete r;
@@ -177,6 +183,7 @@ ipc::Status GrpcEnginePoller::Add(PollSource* source, const std::vector<Handle>&
   }
   for (Watch* w : reg->watches) {
     reg->pending.fetch_add(1, std::memory_order_relaxed);
+    HandOff(w);
     grpc_fd_notify_on_read(w->fd, &w->on_ready);
   }
   KickRegistration(reg);
@@ -196,6 +203,7 @@ void GrpcEnginePoller::Remove(PollSource* source) {
   // Shut the fds down outside the caller's lock: that runs pending closures.
   auto* r = new RemoveArg{reg, {}};
   GRPC_CLOSURE_INIT(&r->closure, OnRemove, r, nullptr);
+  HandOff(r);
   RunSoon(&r->closure);
 }
 

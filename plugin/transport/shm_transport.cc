@@ -16,6 +16,7 @@
 #include "plugin/transport/grpc_poller.h"
 #include "plugin/transport/options_args.h"
 #include "plugin/transport/transport_internal.h"
+#include "plugin/transport/tsan_handoff.h"
 #include "src/core/lib/iomgr/exec_ctx.h"
 
 namespace grpc_shm {
@@ -270,6 +271,7 @@ namespace {
 int InitStream(grpc_transport* gt, grpc_stream* gs, grpc_stream_refcount* refs,
                const void* server_data, grpc_core::Arena* arena) {
   ShmTransport* t = FromBase(gt);
+  TakeOver(t);
   uint32_t id = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(server_data));
   auto* s = new (gs) ShmStream(t, refs, id, arena);
   std::lock_guard<std::mutex> lock(t->mu);
@@ -286,11 +288,13 @@ void SetPollset(grpc_transport*, grpc_stream*, grpc_pollset*) {}
 void SetPollsetSet(grpc_transport*, grpc_stream*, grpc_pollset_set*) {}
 
 void PerformStreamOpEntry(grpc_transport* gt, grpc_stream* gs, grpc_transport_stream_op_batch* op) {
+  TakeOver(gt);
   PerformStreamOp(FromBase(gt), reinterpret_cast<ShmStream*>(gs), op);
 }
 
 void PerformOp(grpc_transport* gt, grpc_transport_op* op) {
   ShmTransport* t = FromBase(gt);
+  TakeOver(t);
   std::lock_guard<std::mutex> lock(t->mu);
   if (op->start_connectivity_watch != nullptr) {
     t->state_tracker.AddWatcher(op->start_connectivity_watch_state,
@@ -329,6 +333,7 @@ void PerformOp(grpc_transport* gt, grpc_transport_op* op) {
 
 void DestroyStream(grpc_transport* gt, grpc_stream* gs, grpc_closure* then_schedule_closure) {
   ShmTransport* t = FromBase(gt);
+  TakeOver(t);
   auto* s = reinterpret_cast<ShmStream*>(gs);
   {
     std::lock_guard<std::mutex> lock(t->mu);
@@ -356,6 +361,7 @@ void DestroyStream(grpc_transport* gt, grpc_stream* gs, grpc_closure* then_sched
 
 void Destroy(grpc_transport* gt) {
   ShmTransport* t = FromBase(gt);
+  TakeOver(t);
   {
     std::lock_guard<std::mutex> lock(t->mu);
     CloseLocked(t, StatusError(GRPC_STATUS_UNAVAILABLE, "shm transport: transport destroyed"));
@@ -384,6 +390,7 @@ grpc_transport* CreateShmTransport(std::unique_ptr<ipc::Connection> connection, 
     // transport: the client learns our limits before its first call.
     QueueSettingsLocked(t);
     FlushLocked(t);
+    HandOff(t);  // gRPC's server takes it from here
     return &t->base;
   }
   // Client: wait for the server's settings as the last step of connecting
@@ -398,11 +405,13 @@ grpc_transport* CreateShmTransport(std::unique_ptr<ipc::Connection> connection, 
   if (!status.ok()) {
     CloseLocked(t, IpcError(status, "waiting for the server's settings"));
   }
+  HandOff(t);  // the subchannel takes it from here
   return &t->base;
 }
 
 void StartShmTransport(grpc_transport* gt) {
   ShmTransport* t = FromBase(gt);
+  TakeOver(t);
   std::lock_guard<std::mutex> lock(t->mu);
   if (t->closed || t->polling) return;
   t->poller = &ConnectionPoller();

@@ -132,7 +132,7 @@ class HostileTransportTest : public ::testing::Test {
 // ---- flow control
 
 TEST_F(HostileTransportTest, MessageStartedWithTheWindowSpentIsAConnectionError) {
-  StartServer();
+  ASSERT_NO_FATAL_FAILURE(StartServer());
   auto peer = ConnectRaw();
   ASSERT_TRUE(peer);
   ASSERT_TRUE(peer->OpenStream(1, kUnary).ok());
@@ -153,7 +153,7 @@ TEST_F(HostileTransportTest, MessageStartedWithTheWindowSpentIsAConnectionError)
 }
 
 TEST_F(HostileTransportTest, ZeroLengthMessagesCountAgainstTheWindow) {
-  StartServer();
+  ASSERT_NO_FATAL_FAILURE(StartServer());
   auto peer = ConnectRaw();
   ASSERT_TRUE(peer);
   ASSERT_TRUE(peer->OpenStream(1, kUnary).ok());
@@ -173,7 +173,7 @@ TEST_F(HostileTransportTest, ZeroLengthMessagesCountAgainstTheWindow) {
 }
 
 TEST_F(HostileTransportTest, MessageLargerThanTheLimitIsRefusedWhileItArrives) {
-  StartServer();
+  ASSERT_NO_FATAL_FAILURE(StartServer());
   auto peer = ConnectRaw();
   ASSERT_TRUE(peer);
   ASSERT_TRUE(peer->OpenStream(1, kUnary).ok());
@@ -208,7 +208,7 @@ TEST_F(HostileTransportTest, MessageLargerThanTheLimitIsRefusedWhileItArrives) {
 }
 
 TEST_F(HostileTransportTest, ChunksOfTwoMessagesMayNotInterleave) {
-  StartServer();
+  ASSERT_NO_FATAL_FAILURE(StartServer());
   auto peer = ConnectRaw();
   ASSERT_TRUE(peer);
   ASSERT_TRUE(peer->OpenStream(1, kUnary).ok());
@@ -224,7 +224,7 @@ TEST_F(HostileTransportTest, ChunksOfTwoMessagesMayNotInterleave) {
 // ---- frames the peer makes us send
 
 TEST_F(HostileTransportTest, PingFloodEndsInGoaway) {
-  StartServer();
+  ASSERT_NO_FATAL_FAILURE(StartServer());
   auto peer = ConnectRaw();
   ASSERT_TRUE(peer);
   for (int i = 0; i < 2000000; ++i) {
@@ -245,7 +245,7 @@ TEST_F(HostileTransportTest, PeerThatNeverReadsItsAnswersIsThrottled) {
   // Pings allowed (no strikes): the server answers each, the peer never
   // reads the answers. Once its ring and 10000 queued answers are full the
   // server stops reading from this peer, so the peer's own ring fills.
-  StartServer({"--channel-arg=grpc.http2.max_ping_strikes=0"});
+  ASSERT_NO_FATAL_FAILURE(StartServer({"--channel-arg=grpc.http2.max_ping_strikes=0"}));
   auto peer = ConnectRaw();
   ASSERT_TRUE(peer);
   int sent = 0;
@@ -272,7 +272,7 @@ TEST_F(HostileTransportTest, PeerThatNeverReadsItsAnswersIsThrottled) {
 // ---- streams
 
 TEST_F(HostileTransportTest, StreamsBeyondTheAnnouncedLimitAreRefused) {
-  StartServer({"--channel-arg=grpc.max_concurrent_streams=8"});
+  ASSERT_NO_FATAL_FAILURE(StartServer({"--channel-arg=grpc.max_concurrent_streams=8"}));
   auto peer = ConnectRaw();
   ASSERT_TRUE(peer);
   EXPECT_EQ(peer->max_concurrent_streams(), 8u);
@@ -290,7 +290,7 @@ TEST_F(HostileTransportTest, StreamsBeyondTheAnnouncedLimitAreRefused) {
 }
 
 TEST_F(HostileTransportTest, StreamFloodCostsBoundedMemoryAndEndsInGoaway) {
-  StartServer();
+  ASSERT_NO_FATAL_FAILURE(StartServer());
   auto peer = ConnectRaw();
   ASSERT_TRUE(peer);
   // 200 k streams opened with initial metadata only: the server takes its
@@ -317,7 +317,7 @@ TEST_F(HostileTransportTest, StreamFloodCostsBoundedMemoryAndEndsInGoaway) {
 }
 
 TEST_F(HostileTransportTest, RapidResetEndsInGoaway) {
-  StartServer();
+  ASSERT_NO_FATAL_FAILURE(StartServer());
   auto peer = ConnectRaw();
   ASSERT_TRUE(peer);
   bool closed = false;
@@ -342,7 +342,7 @@ TEST_F(HostileTransportTest, RapidResetEndsInGoaway) {
 // ---- metadata
 
 TEST_F(HostileTransportTest, IllegalMetadataFailsOnlyItsStream) {
-  StartServer();
+  ASSERT_NO_FATAL_FAILURE(StartServer());
   auto peer = ConnectRaw();
   ASSERT_TRUE(peer);
   struct Case {
@@ -377,7 +377,7 @@ TEST_F(HostileTransportTest, IllegalMetadataFailsOnlyItsStream) {
 }
 
 TEST_F(HostileTransportTest, ReservedInternalMetadataIsDroppedOnReceive) {
-  StartServer();
+  ASSERT_NO_FATAL_FAILURE(StartServer());
   auto peer = ConnectRaw();
   ASSERT_TRUE(peer);
   ASSERT_TRUE(peer->Send(ipc::kFrameInitialMetadata, 1, 0, 0,
@@ -399,7 +399,7 @@ TEST_F(HostileTransportTest, ReservedInternalMetadataIsDroppedOnReceive) {
 // for -128, found by transport_inbound_fuzzer under UBSan): a code out of
 // range is taken as UNKNOWN, the call goes on.
 TEST_F(HostileTransportTest, OutOfRangeStatusCodeIsTakenAsUnknown) {
-  StartServer();
+  ASSERT_NO_FATAL_FAILURE(StartServer());
   auto peer = ConnectRaw();
   ASSERT_TRUE(peer);
   ASSERT_TRUE(peer->Send(ipc::kFrameInitialMetadata, 1, 0, 0,
@@ -418,7 +418,7 @@ TEST_F(HostileTransportTest, OutOfRangeStatusCodeIsTakenAsUnknown) {
 // ---- an honest gRPC client against a server's limit
 
 TEST_F(HostileTransportTest, ClientQueuesCallsAboveTheServersStreamLimit) {
-  StartServer({"--channel-arg=grpc.max_concurrent_streams=2"});
+  ASSERT_NO_FATAL_FAILURE(StartServer({"--channel-arg=grpc.max_concurrent_streams=2"}));
   // Five calls that each stay open on the server until cancelled, on one
   // connection that may carry two: three wait in the client (a refused
   // stream retried at once would spin until the server runs out of patience
