@@ -20,7 +20,7 @@ void OutboundQueue::Schedule(uint32_t stream_id, StreamQueue* queue) {
 
 void OutboundQueue::PushControl(uint8_t type, uint32_t stream_id, uint32_t aux, std::string payload,
                                 uint8_t flags) {
-  Item item;
+  ControlItem item;
   item.header.type = type;
   item.header.flags = flags;
   item.header.stream_id = stream_id;
@@ -133,17 +133,15 @@ ipc::Status OutboundQueue::WriteMessageChunks(ipc::Connection* connection, Item*
   return ipc::Status::Ok();
 }
 
-ipc::Status OutboundQueue::WriteFrame(ipc::Connection* connection, const Item& item) {
-  ipc::ConstByteSpan part{reinterpret_cast<const uint8_t*>(item.payload.data()),
-                          item.payload.size()};
-  return connection->TryWriteFrame(item.header, &part, 1);
+ipc::Status OutboundQueue::WriteFrame(ipc::Connection* connection, const ipc::FrameHeader& header,
+                                      const std::string& payload) {
+  ipc::ConstByteSpan part{reinterpret_cast<const uint8_t*>(payload.data()), payload.size()};
+  return connection->TryWriteFrame(header, &part, 1);
 }
 
-ipc::Status OutboundQueue::Blocked(const ipc::Connection& connection, const Item& item) {
+ipc::Status OutboundQueue::Blocked(size_t payload_bytes) {
   waiting_for_ring_ = true;
-  space_needed_ = item.is_message
-                      ? std::min(item.message.Length() - item.offset, ChunkLimit(connection))
-                      : item.payload.size();
+  space_needed_ = payload_bytes;
   return ipc::Status::WouldBlock();
 }
 
@@ -158,9 +156,10 @@ ipc::Status OutboundQueue::Flush(ipc::Connection* connection) {
     return status;
   };
   while (!control_.empty()) {
-    ipc::Status status = WriteFrame(connection, control_.front());
+    const ControlItem& control = control_.front();
+    ipc::Status status = WriteFrame(connection, control.header, control.payload);
     if (status.code() == ipc::StatusCode::kWouldBlock) {
-      return finish(Blocked(*connection, control_.front()));
+      return finish(Blocked(control.payload.size()));
     }
     if (!status.ok()) return finish(status);
     control_.pop_front();
@@ -186,11 +185,13 @@ ipc::Status OutboundQueue::Flush(ipc::Connection* connection) {
       queue.window -= MessageCharge(item.message.Length());
       item.charged = true;
     }
-    ipc::Status status =
-        item.is_message ? WriteMessageChunks(connection, &item) : WriteFrame(connection, item);
+    ipc::Status status = item.is_message ? WriteMessageChunks(connection, &item)
+                                         : WriteFrame(connection, item.header, item.payload);
     if (status.code() == ipc::StatusCode::kWouldBlock) {
       // The stream stays in front: a message partly written resumes first.
-      return finish(Blocked(*connection, item));
+      return finish(Blocked(
+          item.is_message ? std::min(item.message.Length() - item.offset, ChunkLimit(*connection))
+                          : item.payload.size()));
     }
     if (!status.ok()) return finish(status);
     if (item.done) sent.push_back(std::move(item.done));

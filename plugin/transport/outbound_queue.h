@@ -109,6 +109,12 @@ class OutboundQueue {
     bool charged = false;  // its charge was taken from the stream's window
     MessageDone done;
   };
+  // A control frame: no message, so none of Item's slice storage (10000 of
+  // them may be queued for a peer that does not read).
+  struct ControlItem {
+    ipc::FrameHeader header{};
+    std::string payload;
+  };
   struct StreamQueue {
     std::deque<Item> items;
     int64_t window = kStreamWindow;
@@ -118,13 +124,15 @@ class OutboundQueue {
   };
   static size_t ChunkLimit(const ipc::Connection& connection);
   static ipc::Status WriteMessageChunks(ipc::Connection* connection, Item* item);
-  static ipc::Status WriteFrame(ipc::Connection* connection, const Item& item);
+  static ipc::Status WriteFrame(ipc::Connection* connection, const ipc::FrameHeader& header,
+                                const std::string& payload);
   StreamQueue& QueueOf(uint32_t stream_id);
   // Gives the stream a turn if it has frames and is not held.
   void Schedule(uint32_t stream_id, StreamQueue* queue);
-  ipc::Status Blocked(const ipc::Connection& connection, const Item& item);
+  // Records that the ring is full for a frame with `payload_bytes` to write.
+  ipc::Status Blocked(size_t payload_bytes);
 
-  std::deque<Item> control_;
+  std::deque<ControlItem> control_;
   std::unordered_map<uint32_t, StreamQueue> streams_;
   // Streams with a frame to send, in turn order. The front one is the
   // stream being written; a message partly in the ring keeps it there.
