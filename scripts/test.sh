@@ -81,3 +81,14 @@ if [ "$tsan_status" -ne 0 ]; then
   echo "== ThreadSanitizer step failed"
   exit 1
 fi
+
+# ---- Reliability (issue 11): kill -9 chaos and soak, short forms (~2.5 min) ----
+# The long forms: scripts/chaos.sh (1000 trials) and scripts/soak.sh (10 min);
+# results in the README's Reliability section. Any failure prints the seed and
+# trial that replay it. Deadlines in the harness only catch hangs; nothing is
+# timed.
+echo "== chaos: 40 kill -9 trials (every scenario, victim and poller twice)"
+bash scripts/chaos.sh 40 --build=build
+echo "== soak: 60 s, checksums on every message, no growth after warm-up"
+bash scripts/soak.sh --seconds=60 --build=build
+# ---- end Reliability ----
