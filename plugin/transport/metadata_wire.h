@@ -27,7 +27,8 @@ void AppendMetadata(const std::vector<ipc::MetadataEntry>& entries, grpc_metadat
 
 // Checks a block from the peer as chttp2 checks HTTP/2 headers: keys are
 // non-empty and made of [0-9a-z-_.] (pseudo-headers may start with ':'),
-// values of keys not ending in "-bin" hold no CR, LF or NUL. Reserved grpc-internal-* entries are
+// values of keys not ending in "-bin" hold no CR, LF or NUL (except
+// grpc-message, gRPC's own status text, carried unencoded). Reserved grpc-internal-* entries are
 // dropped, not failed. Returns false with `why` set when the block must be refused.
 bool ValidateMetadataFromPeer(std::vector<ipc::MetadataEntry>* entries, std::string* why);
 
