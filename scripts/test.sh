@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Builds everything and runs the whole test suite:
 #   1. the normal build: every ctest test (unit, cross-process, transport,
-#      interop), plus a quick benchmark smoke run (checks it works, not timings);
+#      hostile peers, interop), plus a quick benchmark smoke run (checks it
+#      works, not timings);
 #   2. an AddressSanitizer + UndefinedBehaviorSanitizer build of the IPC core
-#      and transport tests; any sanitizer report fails the run.
+#      and transport tests; any sanitizer report fails the run;
+#   3. the libFuzzer fuzzers, 20 s each (clang build);
+#   4. a ThreadSanitizer build of the IPC core and transport tests;
+#   5. the kill -9 chaos harness (40 trials) and a 60 s soak.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs="$(nproc)"
