@@ -21,7 +21,7 @@ bool IsSupported(DoorbellKind kind) {
 
 Status CreateDoorbell(DoorbellKind kind, DoorbellHandles* out) {
   if (!IsSupported(kind)) {
-    return Status(ipc::StatusCode::kInvalidArgument, "doorbell kind not supported here");
+    return Status(StatusCode::kInvalidArgument, "doorbell kind not supported here");
   }
   switch (kind) {
 #ifdef __linux__

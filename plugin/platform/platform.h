@@ -21,13 +21,11 @@
 #include <string>
 #include <vector>
 
-#include "plugin/ipc/status.h"
+#include "plugin/platform/status.h"
 
 namespace grpc_shm {
 namespace platform {
 
-using ipc::ErrnoStatus;
-using ipc::Status;
 using NativeHandle = int;
 constexpr NativeHandle kInvalidHandle = -1;
 

@@ -22,7 +22,7 @@ bool IsSupported(SharedMemoryKind kind) {
 Status CreateSharedMemory(SharedMemoryKind kind, size_t size, UniqueHandle* handle,
                           MappedRegion* mapping) {
   if (!IsSupported(kind)) {
-    return Status(ipc::StatusCode::kInvalidArgument, "shared memory kind not supported here");
+    return Status(StatusCode::kInvalidArgument, "shared memory kind not supported here");
   }
   Status s =
       kind == SharedMemoryKind::kMemfd ? CreateMemfd(size, handle) : CreatePosixShm(size, handle);
@@ -33,7 +33,7 @@ Status CreateSharedMemory(SharedMemoryKind kind, size_t size, UniqueHandle* hand
 Status MapSharedMemory(SharedMemoryKind kind, NativeHandle handle, size_t size,
                        MappedRegion* mapping) {
   if (!IsSupported(kind)) {
-    return Status(ipc::StatusCode::kInvalidArgument, "shared memory kind not supported here");
+    return Status(StatusCode::kInvalidArgument, "shared memory kind not supported here");
   }
   if (kind == SharedMemoryKind::kMemfd) {
     Status s = CheckMemfdSeals(handle);

@@ -99,7 +99,7 @@ namespace grpc_shm {
 namespace platform {
 
 Status CreateEventSet(std::unique_ptr<EventSet>*) {
-  return Status(ipc::StatusCode::kSystem, "no EventSet on this platform yet");
+  return Status(StatusCode::kSystem, "no EventSet on this platform yet");
 }
 
 }  // namespace platform

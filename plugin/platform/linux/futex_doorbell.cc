@@ -37,7 +37,7 @@ class FutexReceiver final : public WakeReceiver {
     Status alive = CheckAlive(liveness);
     if (!alive.ok()) return alive;
     if (r != 0 && errno == ETIMEDOUT && timeout_ms >= 0 && timeout_ms <= kFutexLivenessSliceMs) {
-      return Status(ipc::StatusCode::kTimeout, "timed out waiting for the peer");
+      return Status(StatusCode::kTimeout, "timed out waiting for the peer");
     }
     return Status::Ok();  // a quiet slice or a signal: the caller re-checks
   }

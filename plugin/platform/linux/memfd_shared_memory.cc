@@ -30,16 +30,16 @@ Status CheckMemfdSeals(NativeHandle fd) {
   int seals = ::fcntl(fd, F_GET_SEALS);
   if (seals < 0) return ErrnoStatus("F_GET_SEALS");
   if ((seals & kRequiredSeals) != kRequiredSeals) {
-    return Status(ipc::StatusCode::kProtocol, "shared segment is not sealed against resizing");
+    return Status(StatusCode::kProtocol, "shared segment is not sealed against resizing");
   }
   return Status::Ok();
 }
 #else
 Status CreateMemfd(size_t, UniqueHandle*) {
-  return Status(ipc::StatusCode::kInvalidArgument, "memfd is Linux-only");
+  return Status(StatusCode::kInvalidArgument, "memfd is Linux-only");
 }
 Status CheckMemfdSeals(NativeHandle) {
-  return Status(ipc::StatusCode::kInvalidArgument, "memfd is Linux-only");
+  return Status(StatusCode::kInvalidArgument, "memfd is Linux-only");
 }
 #endif
 

@@ -20,7 +20,6 @@ namespace grpc_shm {
 namespace platform {
 namespace {
 
-using ipc::StatusCode;
 using Clock = std::chrono::steady_clock;
 
 #ifdef __linux__

@@ -37,15 +37,15 @@ Status CreatePosixShm(size_t size, UniqueHandle* handle) {
     *handle = std::move(owned);
     return Status::Ok();
   }
-  return Status(ipc::StatusCode::kSystem, "shm_open: no free name");
+  return Status(StatusCode::kSystem, "shm_open: no free name");
 }
 
 Status MapShared(NativeHandle fd, size_t size, MappedRegion* mapping) {
   struct stat st;
   if (::fstat(fd, &st) != 0) return ErrnoStatus("fstat");
   if (static_cast<uint64_t>(st.st_size) != size) {
-    return Status(ipc::StatusCode::kProtocol, "shared segment is " + std::to_string(st.st_size) +
-                                                  " bytes, expected " + std::to_string(size));
+    return Status(StatusCode::kProtocol, "shared segment is " + std::to_string(st.st_size) +
+                                             " bytes, expected " + std::to_string(size));
   }
   void* addr = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (addr == MAP_FAILED) return ErrnoStatus("mmap");

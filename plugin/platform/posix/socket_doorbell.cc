@@ -32,7 +32,7 @@ class SocketReceiver final : public WakeReceiver {
     // peer go away, since the peer's end closes when it dies or Close()s.
     char buf[256];
     const ssize_t n = ::recv(fd_.get(), buf, sizeof(buf), 0);
-    if (n == 0) return Status(ipc::StatusCode::kPeerClosed, "peer hung up");
+    if (n == 0) return Status(StatusCode::kPeerClosed, "peer hung up");
     if (n > 0 && n < static_cast<ssize_t>(sizeof(buf))) drained_ = true;
     return Status::Ok();
   }

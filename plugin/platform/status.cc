@@ -1,10 +1,10 @@
-#include "plugin/ipc/status.h"
+#include "plugin/platform/status.h"
 
 #include <cerrno>
 #include <cstring>
 
 namespace grpc_shm {
-namespace ipc {
+namespace platform {
 
 const char* StatusCodeName(StatusCode code) {
   switch (code) {
@@ -46,5 +46,5 @@ Status ErrnoStatus(const std::string& what, int err) {
 
 Status ErrnoStatus(const std::string& what) { return ErrnoStatus(what, errno); }
 
-}  // namespace ipc
+}  // namespace platform
 }  // namespace grpc_shm
