@@ -2,7 +2,11 @@
 """Turns the RESULT lines of bench/run.sh into CSV, JSON, Markdown and a PNG.
 
 Usage: report.py OUT_DIR   (reads OUT_DIR/raw.txt and OUT_DIR/machine.txt)
-Figures repeated over several runs are reduced to their median.
+Figures repeated over several runs are reduced to their median; the CSV and
+JSON also give the best of the runs, labelled as such. Failed measurements
+(FAILED lines) and failed runs (RUNFAILED lines) are listed at the top of the
+report, and a figure that has fewer values than runs that should have
+produced it says so next to its median instead of passing for a full one.
 Only the Python standard library; the chart needs gnuplot (Debian gnuplot-nox).
 """
 import collections
@@ -17,14 +21,55 @@ from pathlib import Path
 TRANSPORTS = ["shm", "tcp", "uds", "inproc"]
 
 
+# The --scenarios name that runs each scenario of the RESULT lines.
+SCENARIO_FLAG = {"stream_sync": "stream", "stream_async_x4": "stream", "large_unary": "large",
+                 "cpu_cost": "cpu"}
+
+VALUES = {}    # key -> every run's value
+EXPECTED = {}  # key -> how many runs should have produced it
+FAILURES = []  # lines describing failed measurements and runs
+
+
 def load(out):
     values = collections.defaultdict(list)
+    runs = []  # (transport, scenarios) of each RUN line written by run.sh
     for line in (out / "raw.txt").read_text().splitlines():
         parts = line.split()
         if len(parts) == 6 and parts[0] == "RESULT":
             _, transport, scenario, param, metric, value = parts
             values[(transport, scenario, param, metric)].append(float(value))
+        elif len(parts) >= 3 and parts[0] == "RUN":
+            runs.append((parts[1], parts[2]))
+        elif len(parts) >= 5 and parts[0] == "FAILED":
+            _, transport, scenario, param, calls, *what = parts
+            FAILURES.append(f"{transport} {scenario} {param}: {calls} failed call(s): "
+                            + " ".join(what))
+        elif len(parts) >= 2 and parts[0] == "RUNFAILED":
+            FAILURES.append(f"run of {parts[1]} failed: " + " ".join(parts[2:]))
+    for k, v in values.items():
+        flag = SCENARIO_FLAG.get(k[1], k[1])
+        VALUES[k] = v
+        EXPECTED[k] = sum(1 for t, sc in runs
+                          if t == k[0] and (sc == "all" or flag in sc.split(",")))
     return {k: statistics.median(v) for k, v in values.items()}
+
+
+def best(key):
+    """Best of the runs for latency and throughput figures, else None."""
+    v = VALUES.get(key)
+    if not v:
+        return None
+    if key[3].endswith("per_s"):
+        return max(v)
+    if key[3].endswith("_us"):
+        return min(v)
+    return None
+
+
+def short(key):
+    """' (2 of 3 runs)' when runs that should have given this figure did not."""
+    n, want = len(VALUES.get(key, ())), EXPECTED.get(key, 0)
+    return f" ({n} of {want} runs)" if key in VALUES and n < want else ""
 
 
 def fmt(v):
@@ -50,7 +95,8 @@ def table(res, rows, transports):
     lines = [head + " |", "|" + "---|" * (len(transports) + 1 + (3 if has_shm else 0))]
     for label, scenario, param, metric in rows:
         vals = {t: res.get((t, scenario, param, metric)) for t in transports}
-        line = f"| {label} | " + " | ".join(fmt(vals[t]) for t in transports)
+        line = f"| {label} | " + " | ".join(
+            fmt(vals[t]) + short((t, scenario, param, metric)) for t in transports)
         if has_shm:
             line += " | " + " | ".join(
                 fmt(ratio(vals["shm"], vals.get(o))) + ("x" if ratio(vals["shm"], vals.get(o)) else "")
@@ -80,10 +126,16 @@ def targets(res):
     conns = [k[2] for k in res if k[0] == "shm" and k[1] == "scale"]
     if conns:
         c = conns[0]
-        err = g("shm", "scale", c, "errors")
-        checks.append((f"{c}: errors == 0", fmt(err), "PASS" if err == 0 else "MISS"))
+        err = max(VALUES.get(("shm", "scale", c, "errors"), [None]))  # worst run, not median
+        checks.append((f"{c}: errors == 0 in every run", fmt(err),
+                       "PASS" if err == 0 else "MISS"))
         per = g("shm", "scale", c, "rss_per_idle_conn_kib")
-        checks.append((f"{c}: server RSS per idle connection <= 64 KiB", fmt(per) + " KiB",
+        ring = g("shm", "scale", c, "ring_pss_per_idle_conn_kib")
+        mapped = g("shm", "scale", c, "ring_mapped_per_conn_kib")
+        # The rings' pages are inside RSS; their PSS (split with the client)
+        # and their mapped size (what they can come to commit) are shown next to it.
+        checks.append((f"{c}: server RSS per idle connection <= 64 KiB (of which ring PSS; "
+                       "ring mapped)", f"{fmt(per)} KiB ({fmt(ring)} KiB; {fmt(mapped)} KiB)",
                        "PASS" if per is not None and per <= 64 else "MISS"))
         th = g("shm", "scale", c, "threads_after_calls")
         n = int("".join(ch for ch in c if ch.isdigit()))
@@ -160,12 +212,18 @@ def main():
     transports = [t for t in TRANSPORTS if any(k[0] == t for k in res)]
     with (out / "results.csv").open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["transport", "scenario", "param", "metric", "median"])
+        # best_of_runs: the best of `runs` values (lowest latency, highest
+        # rate), for latency and throughput figures only; never a median.
+        w.writerow(["transport", "scenario", "param", "metric", "median", "runs",
+                    "expected_runs", "best_of_runs"])
         for k in sorted(res):
-            w.writerow([*k, res[k]])
+            b = best(k)
+            w.writerow([*k, res[k], len(VALUES[k]), EXPECTED[k], "" if b is None else b])
     (out / "results.json").write_text(json.dumps(
-        [dict(zip(("transport", "scenario", "param", "metric"), k), median=v)
+        [dict(zip(("transport", "scenario", "param", "metric"), k), median=v, runs=len(VALUES[k]),
+              expected_runs=EXPECTED[k], best_of_runs=best(k))
          for k, v in sorted(res.items())], indent=1))
+    (out / "failures.txt").write_text("".join(f + "\n" for f in FAILURES))
 
     lat_rows = [(f"unary {p} {m.split('_')[0]} (us)", "unary_latency", p, m)
                 for p in ("32B", "4KiB", "64KiB", "1MiB")
@@ -181,12 +239,18 @@ def main():
     scale_params = sorted({k[2] for k in res if k[1] == "scale"})
     scale_rows = [(f"{p} {m}", "scale", p, m) for p in scale_params for m in (
         "rss_before_kib", "rss_idle_kib", "rss_after_calls_kib", "rss_per_idle_conn_kib",
+        "ring_pss_per_idle_conn_kib", "ring_mapped_per_conn_kib",
         "threads_before", "threads_idle", "threads_after_calls", "errors")]
     cpu_rows = [(f"CPU us/call at 2000 calls/s ({who})", "cpu_cost", "2000rps", m)
                 for who, m in (("total", "cpu_us_per_call"), ("client", "client_cpu_us_per_call"),
                                ("server", "server_cpu_us_per_call"))]
     machine = (out / "machine.txt").read_text() if (out / "machine.txt").exists() else ""
     md = ["# grpc-shm benchmark", "", "```", machine.strip(), "```", ""]
+    if FAILURES:
+        md += ["## FAILED: calls or runs failed; their figures are missing or marked "
+               "(k of N runs)", ""] + [f"- {f}" for f in FAILURES] + [""]
+    md += ["Figures are medians over the runs (the CSV and JSON also give the best of them, "
+           "as best_of_runs, with the number of runs).", ""]
     if "shm" in transports:
         md += ["## Targets (ratios from this run)", "", "| target | measured | |", "|---|---|---|"]
         md += [f"| {n} | {v} | {s} |" for n, v, s in targets(res)]
@@ -195,6 +259,19 @@ def main():
                         ("Throughput", thr_rows), ("Concurrency (one connection per channel)", conc_rows),
                         ("Scale and memory (server process)", scale_rows), ("CPU cost", cpu_rows)):
         md += [f"## {title}", "", table(res, rows, transports), ""]
+    if any(k[0] == "shm_mixed" for k in res):
+        mixed_rows = [(f"unary {p} {m.split('_')[0]} (us)", "unary_latency", p, m)
+                      for p in ("32B", "4KiB", "64KiB", "1MiB") for m in ("p50_us", "p99_us")]
+        md += ["## Unary latency, one server listening on shm, UDS and TCP at once "
+               "(the layout users deploy; client over shm), next to a shm-only server", ""]
+        lines = ["| figure | shm only | shm, server also on UDS and TCP | mixed / shm only |",
+                 "|---|---|---|---|"]
+        for label, s_, p, m in mixed_rows:
+            a, b = res.get(("shm", s_, p, m)), res.get(("shm_mixed", s_, p, m))
+            r = ratio(b, a)
+            lines.append(f"| {label} | {fmt(a)}{short(('shm', s_, p, m))} | {fmt(b)}"
+                         f"{short(('shm_mixed', s_, p, m))} | {fmt(r) + 'x' if r else 'n/a'} |")
+        md += lines + [""]
     fair = fairness(res)
     if fair:
         md += ["## Fairness (shm: one client's unary 32 B calls while other connections flood "

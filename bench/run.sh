@@ -8,8 +8,14 @@
 # --quick: a smoke run (< 2 min) that proves every scenario works; CI runs it.
 # Full mode repeats each transport's run (default 3 times), then runs the
 # unary latency scenario N more times (default 4) with transports alternating,
-# and reports medians. Results: DIR/results.csv, results.json, results.md,
-# results.png.
+# and reports medians (and, in the CSV and JSON, the best of the runs, labelled
+# so). Results: DIR/results.csv, results.json, results.md, results.png.
+# A failed call fails its measurement and its run: the report lists the
+# failures, and this script exits 1 naming the runs that failed, after
+# finishing the others.
+# Where shm is built, each round also runs unary latency against the layout
+# users deploy: one server listening on shm, UDS and TCP at once, called over
+# shm (reported as transport shm_mixed).
 # The fairness scenario (shm only) starts its own flooding processes
 # (grpc_bench flood): raw connections that keep the server reading cheap
 # frames while one client measures its unary latency.
@@ -41,34 +47,52 @@ bin="$build/bench/grpc/grpc_bench"
 [ -x "$bin" ] || { echo "no $bin: build first (bash scripts/build.sh)" >&2; exit 1; }
 
 transports="tcp uds inproc"
+mixed=""
 probe=$("$bin" server --transport=shm --address=/dev/null/x </dev/null 2>&1 || true)
 if grep -q "built without" <<<"$probe"; then
   echo "note: built without the shm transport; comparing gRPC's own transports only" >&2
 else
   transports="shm tcp uds inproc"
+  mixed=shm_mixed
 fi
 
 raw="$out/raw.txt"
 : >"$raw"
+failures=()
+label=""  # the run in progress, for failure messages
+fail() {  # transport what
+  failures+=("$label: $1: $2")
+  echo "RUNFAILED $1 $2" >>"$raw"
+  echo "  FAILED: $label: $1: $2" >&2
+}
 tmp=$(mktemp -d /tmp/grpc-bench.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
+server_flags=()  # extra server flags for the next run_with_server
 run_with_server() {  # transport address [extra client flags]
   local transport=$1 address=$2
   shift 2
   local fifo="$tmp/stdin.$transport" ready="$tmp/ready.$transport"
   mkfifo "$fifo"
   "$bin" server --transport="$transport" --address="$address" --spin_us="$spin_us" \
-    <"$fifo" >"$ready" &
+    ${server_flags[@]+"${server_flags[@]}"} <"$fifo" >"$ready" &
   local server=$!
   exec 9>"$fifo"  # the server runs until this closes
   for _ in $(seq 200); do grep -q READY "$ready" 2>/dev/null && break; sleep 0.05; done
-  read -r _ pid addr <"$ready"
-  "$bin" client --transport="$transport" --address="$addr" --server_pid="$pid" \
-    --spin_us="$spin_us" $quick "$@" | tee -a "$raw" | sed "s/^/  /"
+  local rc=0 pid addr
+  if read -r _ pid addr <"$ready"; then
+    # pipefail: rc is the client's status when it fails.
+    "$bin" client --transport="$transport" --address="$addr" --server_pid="$pid" \
+      --spin_us="$spin_us" $quick "$@" | tee -a "$raw" | sed "s/^/  /" || rc=$?
+    [ "$rc" = 0 ] || fail "$transport" "client exited with status $rc"
+  else
+    fail "$transport" "server did not start"
+  fi
   exec 9>&-
-  wait "$server"
-  rm -f "$fifo"
+  rc=0
+  wait "$server" || rc=$?
+  [ "$rc" = 0 ] || fail "$transport" "server exited with status $rc"
+  rm -f "$fifo" "$ready"
 }
 
 {
@@ -82,17 +106,36 @@ cat "$out/machine.txt"
 run_transport() {  # transport [extra client flags]
   local t=$1
   shift
+  # Which runs each figure should have values from: report.py marks figures
+  # that have fewer (a run that failed) instead of taking the median of the rest.
+  local scenarios=all
+  for a in "$@"; do case $a in --scenarios=*) scenarios=${a#--scenarios=} ;; esac; done
+  [ "$t" != shm_mixed ] || scenarios=unary_latency
+  echo "RUN $t $scenarios" >>"$raw"
   case $t in
     tcp) run_with_server tcp "127.0.0.1:0" "$@" ;;
     uds) run_with_server uds "unix:$tmp/uds.sock" "$@" ;;
     shm) run_with_server shm "shm://$tmp/shm.sock" "$@" ;;
-    inproc) "$bin" inproc $quick "$@" | tee -a "$raw" | sed "s/^/  /" ;;
+    # The layout users deploy: one server listening on shm, UDS and TCP at
+    # once; the client calls over shm. Unary latency only.
+    shm_mixed)
+      server_flags=(--also_listen="unix:$tmp/mixed.sock,127.0.0.1:0")
+      run_with_server shm "shm://$tmp/mixed-shm.sock" --label=shm_mixed \
+        --scenarios=unary_latency
+      server_flags=()
+      ;;
+    inproc)
+      local rc=0
+      "$bin" inproc $quick "$@" | tee -a "$raw" | sed "s/^/  /" || rc=$?
+      [ "$rc" = 0 ] || fail inproc "exited with status $rc"
+      ;;
   esac
 }
 
 for r in $(seq "$repeat"); do
-  for t in $transports; do
-    echo "== run $r/$repeat: $t"
+  for t in $transports $mixed; do
+    label="run $r/$repeat"
+    echo "== $label: $t"
     run_transport "$t"
   done
 done
@@ -103,8 +146,9 @@ done
 # medians come from runs spread over time and interleaved.
 if [ -z "$quick" ]; then
   for r in $(seq "$tail_rounds"); do
-    for t in $transports; do
-      echo "== unary latency, extra round $r/$tail_rounds: $t"
+    for t in $transports $mixed; do
+      label="unary latency, extra round $r/$tail_rounds"
+      echo "== $label: $t"
       run_transport "$t" --scenarios=unary_latency
     done
   done
@@ -112,3 +156,8 @@ fi
 
 python3 bench/report.py "$out"
 echo "report: $out/results.md"
+if [ ${#failures[@]} -gt 0 ]; then
+  echo "benchmark FAILED: ${#failures[@]} failed run(s) (FAILED lines above and in $raw):" >&2
+  printf '  %s\n' "${failures[@]}" >&2
+  exit 1
+fi

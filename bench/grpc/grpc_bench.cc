@@ -4,6 +4,7 @@
 //   grpc_bench server --transport=tcp|uds|shm --address=ADDR
 //       serves BenchService; prints "READY <pid> <address>" once it listens and
 //       exits when its standard input closes.
+//       --also_listen=A,B adds listeners on gRPC's own transports (UDS, TCP).
 //   grpc_bench client --transport=tcp|uds|shm --address=ADDR --server_pid=PID [--quick]
 //   grpc_bench inproc [--quick]        server and client in one process
 //   grpc_bench flood --address=shm://... --connections=N
@@ -14,6 +15,9 @@
 //
 // The client prints one line per figure:
 //   RESULT <transport> <scenario> <param> <metric> <value>
+// and one line per measurement that calls failed in (it then reports no
+// latency or throughput figure, and the client exits with status 1):
+//   FAILED <transport> <scenario> <param> <failed calls> <what>
 // bench/run.sh collects them, repeats runs, and writes the report.
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
@@ -66,6 +70,10 @@ struct Flags {
   int spin_us = 0;
   std::string scenarios = "all";
   int connections = 1;  // flood mode
+  // server: more listening addresses (gRPC's own transports), comma-separated,
+  // for the layout users deploy: one server on shm, UDS and TCP at once.
+  std::string also_listen;
+  std::string label;  // client: the transport name in RESULT lines, if not --transport
 };
 
 Flags ParseFlags(int argc, char** argv) {
@@ -89,6 +97,10 @@ Flags ParseFlags(int argc, char** argv) {
       f.scenarios = v;
     else if (const char* v = value("connections"))
       f.connections = std::atoi(v);
+    else if (const char* v = value("also_listen"))
+      f.also_listen = v;
+    else if (const char* v = value("label"))
+      f.label = v;
     else if (a == "--quick")
       f.quick = true;
     else {
@@ -173,6 +185,10 @@ int RunServer(const Flags& f) {
   ConfigureServer(builder, &service);
   int port = 0;
   builder.AddListeningPort(f.address, ServerCredsFor(f), &port);
+  std::stringstream extra(f.also_listen);
+  for (std::string a; std::getline(extra, a, ',');) {
+    if (!a.empty()) builder.AddListeningPort(a, grpc::InsecureServerCredentials());
+  }
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server) {
     std::fprintf(stderr, "server failed to start on %s\n", f.address.c_str());
@@ -192,7 +208,7 @@ int RunServer(const Flags& f) {
 // ------------------------------------------------------------------ client side
 
 struct Target {
-  std::string transport;
+  std::string transport;  // also the name in RESULT lines unless flags.label is set
   std::string address;
   grpc::Server* inproc_server = nullptr;  // inproc only
   Flags flags;
@@ -216,9 +232,25 @@ std::shared_ptr<grpc::Channel> NewChannel(const Target& t) {
 
 void Report(const Target& t, const std::string& scenario, const std::string& param,
             const std::string& metric, double value) {
-  std::printf("RESULT %s %s %s %s %.6g\n", t.transport.c_str(), scenario.c_str(), param.c_str(),
+  const std::string& name = t.flags.label.empty() ? t.transport : t.flags.label;
+  std::printf("RESULT %s %s %s %s %.6g\n", name.c_str(), scenario.c_str(), param.c_str(),
               metric.c_str(), value);
   std::fflush(stdout);
+}
+
+// Measurements that had failed calls. A failed call is never counted as a
+// completed one and its measurement reports no latency or throughput figure,
+// so a broken transport cannot pass for a fast one; the client exits non-zero
+// if any failed.
+std::atomic<int> g_failed_measurements{0};
+
+void ReportFailure(const Target& t, const std::string& scenario, const std::string& param,
+                   uint64_t failed_calls, const std::string& what) {
+  const std::string& name = t.flags.label.empty() ? t.transport : t.flags.label;
+  std::printf("FAILED %s %s %s %llu %s\n", name.c_str(), scenario.c_str(), param.c_str(),
+              static_cast<unsigned long long>(failed_calls), what.c_str());
+  std::fflush(stdout);
+  ++g_failed_measurements;
 }
 
 std::string SizeName(size_t bytes) {
@@ -243,16 +275,24 @@ bool CallUnary(BenchService::Stub& stub, const Payload& req, Payload* resp) {
   return s.ok();
 }
 
-// Latencies (us) of `n` sync unary calls, one outstanding, after a warm-up;
-// empty if a call failed.
-std::vector<double> UnaryLatencies(BenchService::Stub& stub, const Payload& req, int n) {
+// Latencies (us) of `n` sync unary calls, one outstanding, after a warm-up.
+// `*failed` counts the calls that failed, warm-up included; those have no
+// latency. Stops early once a tenth of the calls have failed.
+std::vector<double> UnaryLatencies(BenchService::Stub& stub, const Payload& req, int n,
+                                   uint64_t* failed) {
   Payload resp;
-  for (int i = 0; i < n / 10 + 5; ++i) CallUnary(stub, req, &resp);  // warm-up
+  *failed = 0;
+  for (int i = 0; i < n / 10 + 5; ++i) {  // warm-up
+    if (!CallUnary(stub, req, &resp)) ++*failed;
+  }
   std::vector<double> us;
   us.reserve(n);
-  for (int i = 0; i < n; ++i) {
+  for (int i = 0; i < n && *failed <= static_cast<uint64_t>(n / 10); ++i) {
     auto start = Clock::now();
-    if (!CallUnary(stub, req, &resp)) return {};
+    if (!CallUnary(stub, req, &resp)) {
+      ++*failed;
+      continue;
+    }
     us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - start).count());
   }
   return us;
@@ -269,9 +309,13 @@ void UnaryLatency(const Target& t, bool quick) {
                                               : 10000);
     Payload req;
     req.set_body(std::string(size, 'x'));
-    const std::vector<double> us = UnaryLatencies(*stub, req, n);
-    if (us.empty()) return;
+    uint64_t failed = 0;
+    const std::vector<double> us = UnaryLatencies(*stub, req, n, &failed);
     const std::string p = SizeName(size);
+    if (failed > 0 || us.size() != static_cast<size_t>(n)) {
+      ReportFailure(t, "unary_latency", p, failed, "unary calls failed");
+      continue;
+    }
     Report(t, "unary_latency", p, "p50_us", Percentile(us, 0.50));
     Report(t, "unary_latency", p, "p90_us", Percentile(us, 0.90));
     Report(t, "unary_latency", p, "p99_us", Percentile(us, 0.99));
@@ -294,7 +338,10 @@ void StreamThroughput(const Target& t, bool quick) {
       auto w = stub->ClientStream(&ctx, &summary);
       for (int i = 0; i < 1000; ++i) w->Write(p);
       w->WritesDone();
-      w->Finish();
+      if (!w->Finish().ok()) {
+        ReportFailure(t, "stream_sync", SizeName(size), 1, "warm-up stream failed");
+        continue;
+      }
     }
     grpc::ClientContext ctx;
     auto start = Clock::now();
@@ -309,6 +356,9 @@ void StreamThroughput(const Target& t, bool quick) {
       std::fprintf(stderr, "stream failed: %s (%llu of %llu)\n", s.error_message().c_str(),
                    static_cast<unsigned long long>(summary.messages()),
                    static_cast<unsigned long long>(n));
+      // The messages the server did not count are the failed "calls".
+      ReportFailure(t, "stream_sync", SizeName(size), n - std::min<uint64_t>(n, summary.messages()),
+                    "client stream failed");
       continue;
     }
     Report(t, "stream_sync", SizeName(size), "msgs_per_s", n / secs);
@@ -370,7 +420,13 @@ void StreamThroughput(const Target& t, bool quick) {
     total += s->summary.messages();
     all_ok = all_ok && s->status.ok();
   }
-  if (all_ok) Report(t, "stream_async_x4", "32B", "msgs_per_s", total / secs);
+  if (all_ok && total == kStreams * per_stream) {
+    Report(t, "stream_async_x4", "32B", "msgs_per_s", total / secs);
+  } else {
+    ReportFailure(t, "stream_async_x4", "32B",
+                  kStreams * per_stream - std::min<uint64_t>(kStreams * per_stream, total),
+                  "async client streams failed");
+  }
 }
 
 // 3. Large unary messages: request of N bytes, empty reply.
@@ -382,13 +438,20 @@ void LargeMessages(const Target& t, bool quick) {
     Payload req, resp;
     req.set_body(std::string(mib << 20, 'L'));
     req.set_empty_reply(true);
-    if (!CallUnary(*stub, req, &resp)) return;  // warm-up
+    uint64_t failed = CallUnary(*stub, req, &resp) ? 0 : 1;  // warm-up
     std::vector<double> mbps;
     for (int i = 0; i < n; ++i) {
       auto start = Clock::now();
-      if (!CallUnary(*stub, req, &resp)) return;
+      if (!CallUnary(*stub, req, &resp)) {
+        ++failed;
+        continue;
+      }
       const double secs = std::chrono::duration<double>(Clock::now() - start).count();
       mbps.push_back((mib << 20) / secs / 1e6);
+    }
+    if (failed > 0) {
+      ReportFailure(t, "large_unary", SizeName(mib << 20), failed, "unary calls failed");
+      continue;
     }
     Report(t, "large_unary", SizeName(mib << 20), "MB_per_s", Percentile(mbps, 0.5));
   }
@@ -399,14 +462,25 @@ void Concurrency(const Target& t, bool quick) {
   for (int channels : {1, 8, 64}) {
     const auto duration = std::chrono::milliseconds(quick ? 300 : 3000);
     std::vector<std::shared_ptr<grpc::Channel>> chans;
+    int connect_errors = 0;
     for (int i = 0; i < channels; ++i) {
       chans.push_back(NewChannel(t));
       // inproc channels are not client channels: they have no connectivity state.
-      if (t.inproc_server == nullptr) {
-        chans.back()->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10));
+      // After one connection failed the rest are not waited for (10 s each):
+      // the measurement has failed already.
+      if (t.inproc_server == nullptr &&
+          (connect_errors > 0 || !chans.back()->WaitForConnected(std::chrono::system_clock::now() +
+                                                                 std::chrono::seconds(10)))) {
+        ++connect_errors;
       }
     }
+    if (connect_errors > 0) {
+      ReportFailure(t, "concurrency", std::to_string(channels) + "ch", connect_errors,
+                    "connections failed or not tried after one did");
+      continue;
+    }
     std::atomic<bool> go{false};
+    // Latencies of the calls that succeeded: only those count as completed.
     std::vector<std::vector<double>> lat(channels);
     std::atomic<uint64_t> errors{0};
     std::vector<std::thread> threads;
@@ -415,13 +489,18 @@ void Concurrency(const Target& t, bool quick) {
         auto stub = BenchService::NewStub(chans[i]);
         Payload req, resp;
         req.set_body(std::string(32, 'c'));
-        for (int w = 0; w < 20; ++w) CallUnary(*stub, req, &resp);
+        for (int w = 0; w < 20; ++w) {
+          if (!CallUnary(*stub, req, &resp)) ++errors;
+        }
         while (!go.load()) std::this_thread::yield();
         const auto end = Clock::now() + duration;
         while (Clock::now() < end) {
           auto start = Clock::now();
           grpc::ClientContext ctx;
-          if (!stub->Unary(&ctx, req, &resp).ok()) ++errors;
+          if (!stub->Unary(&ctx, req, &resp).ok()) {
+            ++errors;
+            continue;
+          }
           lat[i].push_back(std::chrono::duration<double, std::micro>(Clock::now() - start).count());
         }
       });
@@ -433,9 +512,14 @@ void Concurrency(const Target& t, bool quick) {
     std::vector<double> all;
     for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
     const std::string p = std::to_string(channels) + "ch";
+    const uint64_t failed = errors.load() + connect_errors;
+    Report(t, "concurrency", p, "errors", static_cast<double>(failed));
+    if (failed > 0) {
+      ReportFailure(t, "concurrency", p, failed, "unary calls or connections failed");
+      continue;
+    }
     Report(t, "concurrency", p, "calls_per_s", all.size() / secs);
     Report(t, "concurrency", p, "p99_us", Percentile(all, 0.99));
-    Report(t, "concurrency", p, "errors", static_cast<double>(errors.load()));
   }
 }
 
@@ -453,6 +537,32 @@ ProcStats ReadProcStats(pid_t pid) {
     if (line.rfind("Threads:", 0) == 0) s.threads = std::atoi(line.c_str() + 8);
   }
   return s;
+}
+
+// The shared memory the process maps from memfds (the transport's rings and
+// their headers), from /proc/PID/smaps. RSS counts these pages in full in
+// both processes that map them; PSS splits each page between them.
+struct RingMemory {
+  double pss_kib = 0;   // resident, shared with the peer
+  double size_kib = 0;  // mapped: what the rings may come to commit
+};
+
+RingMemory ReadRingMemory(pid_t pid) {
+  RingMemory m;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/smaps");
+  std::string line;
+  bool memfd = false;
+  while (std::getline(in, line)) {
+    const std::string first = line.substr(0, line.find(' '));
+    if (first.empty() || first.back() != ':') {  // a mapping's header line
+      memfd = line.find("/memfd:") != std::string::npos;
+    } else if (memfd && first == "Pss:") {
+      m.pss_kib += std::atof(line.c_str() + 4);
+    } else if (memfd && first == "Size:") {
+      m.size_kib += std::atof(line.c_str() + 5);
+    }
+  }
+  return m;
 }
 
 // CPU seconds (user + system) the process has used so far.
@@ -476,23 +586,33 @@ double ProcessCpuSeconds(pid_t pid) {
 void Scale(const Target& t, bool quick, pid_t server_pid) {
   const int n = quick ? 100 : 1000;
   const ProcStats before = ReadProcStats(server_pid);
+  const RingMemory ring_before = ReadRingMemory(server_pid);
   std::vector<std::shared_ptr<grpc::Channel>> chans;
   int connect_errors = 0;
   for (int i = 0; i < n; ++i) {
     chans.push_back(NewChannel(t));
     if (!chans.back()->WaitForConnected(std::chrono::system_clock::now() +
                                         std::chrono::seconds(10))) {
-      ++connect_errors;
+      // The measurement has failed: not waiting 10 s for each of the rest.
+      connect_errors = n - i;
+      break;
     }
+  }
+  const std::string p = std::to_string(n) + "conn";
+  if (connect_errors > 0) {
+    Report(t, "scale", p, "errors", connect_errors);
+    ReportFailure(t, "scale", p, connect_errors, "connections failed or not tried after one did");
+    return;
   }
   // Let the server settle before reading its RSS, without a fixed sleep:
   // one round trip on the last channel proves it has finished accepting.
   {
     auto stub = BenchService::NewStub(chans.back());
     Payload req, resp;
-    CallUnary(*stub, req, &resp);
+    if (!CallUnary(*stub, req, &resp)) ++connect_errors;
   }
   const ProcStats idle = ReadProcStats(server_pid);
+  const RingMemory ring_idle = ReadRingMemory(server_pid);
   grpc::CompletionQueue cq;
   struct Call {
     grpc::ClientContext ctx;
@@ -520,15 +640,23 @@ void Scale(const Target& t, bool quick, pid_t server_pid) {
     if (!ok || !static_cast<Call*>(tag)->status.ok()) ++call_errors;
   }
   const ProcStats busy = ReadProcStats(server_pid);
-  const std::string p = std::to_string(n) + "conn";
   Report(t, "scale", p, "rss_before_kib", before.rss_kib);
   Report(t, "scale", p, "rss_idle_kib", idle.rss_kib);
   Report(t, "scale", p, "rss_after_calls_kib", busy.rss_kib);
   Report(t, "scale", p, "rss_per_idle_conn_kib", (idle.rss_kib - before.rss_kib) / n);
+  // Already inside RSS (shared pages count there in full); shown apart so the
+  // rings' share and their mapped size are visible next to it.
+  Report(t, "scale", p, "ring_pss_per_idle_conn_kib",
+         (ring_idle.pss_kib - ring_before.pss_kib) / n);
+  Report(t, "scale", p, "ring_mapped_per_conn_kib",
+         (ring_idle.size_kib - ring_before.size_kib) / n);
   Report(t, "scale", p, "threads_before", before.threads);
   Report(t, "scale", p, "threads_idle", idle.threads);
   Report(t, "scale", p, "threads_after_calls", busy.threads);
   Report(t, "scale", p, "errors", connect_errors + call_errors);
+  if (connect_errors + call_errors > 0) {
+    ReportFailure(t, "scale", p, connect_errors + call_errors, "connections or unary calls failed");
+  }
 }
 
 // 6. CPU cost per call at a fixed, moderate rate.
@@ -537,7 +665,10 @@ void CpuCost(const Target& t, bool quick, pid_t server_pid) {
   auto stub = BenchService::NewStub(channel);
   Payload req, resp;
   req.set_body(std::string(32, 'u'));
-  for (int i = 0; i < 100; ++i) CallUnary(*stub, req, &resp);
+  uint64_t failed = 0;
+  for (int i = 0; i < 100; ++i) {
+    if (!CallUnary(*stub, req, &resp)) ++failed;
+  }
   const int rate = 2000;  // calls per second
   const int calls = quick ? 500 : 6000;
   const pid_t self = getpid();
@@ -547,12 +678,16 @@ void CpuCost(const Target& t, bool quick, pid_t server_pid) {
   for (int i = 0; i < calls; ++i) {
     std::this_thread::sleep_until(next);
     next += std::chrono::microseconds(1000000 / rate);
-    if (!CallUnary(*stub, req, &resp)) return;
+    if (!CallUnary(*stub, req, &resp)) ++failed;
+  }
+  const std::string p = std::to_string(rate) + "rps";
+  if (failed > 0) {
+    ReportFailure(t, "cpu_cost", p, failed, "unary calls failed");
+    return;
   }
   const double client = ProcessCpuSeconds(self) - client0;
   const double server =
       server_pid > 0 && server_pid != self ? ProcessCpuSeconds(server_pid) - server0 : 0;
-  const std::string p = std::to_string(rate) + "rps";
   Report(t, "cpu_cost", p, "cpu_us_per_call", (client + server) * 1e6 / calls);
   Report(t, "cpu_cost", p, "client_cpu_us_per_call", client * 1e6 / calls);
   Report(t, "cpu_cost", p, "server_cpu_us_per_call", server * 1e6 / calls);
@@ -724,7 +859,9 @@ void Fairness(const Target& t, bool quick, pid_t server_pid) {
       }
       const double cpu0 = ProcessCpuSeconds(server_pid);
       const auto start = Clock::now();
-      const std::vector<double> us = ok ? UnaryLatencies(*stub, req, n) : std::vector<double>();
+      uint64_t failed = 0;
+      const std::vector<double> us =
+          ok ? UnaryLatencies(*stub, req, n, &failed) : std::vector<double>();
       cond[i].wall += std::chrono::duration<double>(Clock::now() - start).count();
       cond[i].server_cpu += ProcessCpuSeconds(server_pid) - cpu0;
       if (child.pid > 0) {
@@ -743,8 +880,9 @@ void Fairness(const Target& t, bool quick, pid_t server_pid) {
         cond[i].flood_secs += secs;
         cond[i].lost += lost;
       }
-      if (!ok || us.empty()) {
-        std::fprintf(stderr, "fairness: %d flooding connection(s): no measurement\n", kFlooders[i]);
+      if (!ok || failed > 0 || us.size() != static_cast<size_t>(n)) {
+        ReportFailure(t, "fairness", std::to_string(kFlooders[i]) + "flooders", failed,
+                      ok ? "unary calls failed" : "flooding process did not start or report");
         return;
       }
       cond[i].us.insert(cond[i].us.end(), us.begin(), us.end());
@@ -786,7 +924,7 @@ int RunClient(const Flags& f) {
   Target t{f.transport, f.address, nullptr, f};
   if (f.transport == "uds" && t.address.rfind("unix:", 0) != 0) t.address = "unix:" + t.address;
   RunScenarios(t, f, f.server_pid);
-  return 0;
+  return g_failed_measurements > 0 ? 1 : 0;
 }
 
 int RunInproc(const Flags& f) {
@@ -798,7 +936,7 @@ int RunInproc(const Flags& f) {
   // Server and client share a process: the CPU figure is the total.
   RunScenarios(t, f, getpid());
   server->Shutdown();
-  return 0;
+  return g_failed_measurements > 0 ? 1 : 0;
 }
 
 }  // namespace
@@ -814,7 +952,7 @@ int main(int argc, char** argv) {
   std::fprintf(stderr,
                "usage: %s server|client|inproc|flood [--transport=tcp|uds|shm] [--address=A] "
                "[--server_pid=P] [--quick] [--spin_us=N] [--scenarios=a,b] "
-               "[--connections=N]\n",
+               "[--connections=N] [--also_listen=A,B] [--label=NAME]\n",
                argv[0]);
   return 2;
 }
