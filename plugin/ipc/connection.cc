@@ -217,6 +217,12 @@ Status Connection::Wait(uint32_t wait_bits, size_t space_needed, Clock::time_poi
   return Sleep(wait_bits, space_needed, deadline);
 }
 
+bool Connection::SpinForFrame(const ring_internal::SealWord* seal,
+                              std::chrono::nanoseconds budget) {
+  return SpinUntil(budget, Clock::time_point::max(),
+                   [seal] { return seal->load(std::memory_order_relaxed) != 0; });
+}
+
 Status Connection::Sleep(uint32_t wait_bits, size_t space_needed, Clock::time_point deadline) {
   for (;;) {
     if (!PrepareToSleep(wait_bits, space_needed)) return Status::Ok();

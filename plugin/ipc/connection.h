@@ -99,6 +99,19 @@ class Connection {
   // For pollers, after waking: clears the announcement and pending rings.
   void Drain();
   platform::NativeHandle poll_handle() const { return receiver_->poll_handle(); }
+
+  // ---- watching for data from a thread that is not reading (a spin)
+  // The seal of the next frame, non-zero once it has arrived. Take it where
+  // the reader side may be used, then watch it from any thread until the
+  // reader next consumes.
+  const ring_internal::SealWord* NextFrameSeal() const { return reader_.NextSeal(); }
+  // Withdraws the kWaitingForData announcement so the peer does not ring
+  // while we watch the ring; PrepareToSleep again before sleeping.
+  void StopWaitingForData() {
+    own_wait_->bits.fetch_and(~static_cast<uint32_t>(kWaitingForData), std::memory_order_relaxed);
+  }
+  // Polls `seal` for at most `budget`: true once it is non-zero.
+  static bool SpinForFrame(const ring_internal::SealWord* seal, std::chrono::nanoseconds budget);
   platform::NativeHandle liveness_handle() const { return socket_.get(); }
   // kPeerClosed once the peer has hung up or broke the protocol.
   Status CheckAlive();

@@ -163,6 +163,11 @@ class RingReader {
   size_t Consume();
   // True if a frame may be available (cheap; no validation).
   bool MaybeReadable() const;
+  // The seal word of the next frame, non-zero once it has arrived: another
+  // thread may watch it (relaxed loads) until this reader next consumes.
+  const ring_internal::SealWord* NextSeal() const {
+    return ring_internal::SealAt(data_, mask_, read_pos_);
+  }
 
  private:
   RingControl* const control_;

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <climits>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -287,7 +288,10 @@ absl::Status AddShmListener(grpc_core::Server* server, const std::string& ipc_ad
                             grpc_core::RefCountedPtr<grpc_server_credentials> credentials) {
   auto state = std::make_shared<ListenerState>();
   state->server = server;
-  state->channel_args = WithServerCredentials(server->channel_args(), credentials.get());
+  state->channel_args =
+      WithServerCredentials(server->channel_args(), credentials.get())
+          .Set(kArgSpinNanos,
+               static_cast<int>(std::min<int64_t>(options.spin_budget.count(), INT_MAX)));
   state->options = options;
   state->address = ipc_address;
   ipc::Listener::Options listen_options;

@@ -100,6 +100,19 @@ void OutboundQueue::ForgetStream(uint32_t stream_id) {
   streams_.erase(it);
 }
 
+void OutboundQueue::Wrote(ipc::Connection* connection, size_t payload_bytes) {
+  unannounced_bytes_ += ipc::kFrameHeaderSize + payload_bytes;
+  // A message bigger than a chunk is announced chunk by chunk, so the peer
+  // reads the first while we write the next.
+  if (unannounced_bytes_ >= ChunkLimit(*connection)) Announce(connection);
+}
+
+void OutboundQueue::Announce(ipc::Connection* connection) {
+  if (unannounced_bytes_ == 0) return;
+  unannounced_bytes_ = 0;
+  connection->NotifyPeerOfData();
+}
+
 ipc::Status OutboundQueue::WriteMessageChunks(ipc::Connection* connection, Item* item) {
   const grpc_slice_buffer* slices = item->message.c_slice_buffer();
   const size_t total = item->message.Length();
@@ -126,8 +139,9 @@ ipc::Status OutboundQueue::WriteMessageChunks(ipc::Connection* connection, Item*
     ipc::FrameHeader header = item->header;
     header.payload_size = static_cast<uint32_t>(chunk);
     if (item->offset + chunk < total) header.flags |= ipc::kFlagMoreChunks;
-    ipc::Status status = connection->TryWriteFrame(header, parts.data(), parts.size());
+    ipc::Status status = connection->writer().TryWrite(header, parts.data(), parts.size());
     if (!status.ok()) return status;
+    Wrote(connection, chunk);
     item->offset += chunk;
   } while (item->offset < total);
   return ipc::Status::Ok();
@@ -136,7 +150,9 @@ ipc::Status OutboundQueue::WriteMessageChunks(ipc::Connection* connection, Item*
 ipc::Status OutboundQueue::WriteFrame(ipc::Connection* connection, const ipc::FrameHeader& header,
                                       const std::string& payload) {
   ipc::ConstByteSpan part{reinterpret_cast<const uint8_t*>(payload.data()), payload.size()};
-  return connection->TryWriteFrame(header, &part, 1);
+  ipc::Status status = connection->writer().TryWrite(header, &part, 1);
+  if (status.ok()) Wrote(connection, payload.size());
+  return status;
 }
 
 ipc::Status OutboundQueue::Blocked(size_t payload_bytes) {
@@ -150,6 +166,10 @@ ipc::Status OutboundQueue::Flush(ipc::Connection* connection) {
   // Completions run once we are done with the queues (they may queue more).
   absl::InlinedVector<MessageDone, 4> sent;
   auto finish = [&](ipc::Status status) {
+    // One wake-up for everything this flush wrote (a gRPC batch is often
+    // initial metadata, a message and trailers: three frames, one doorbell),
+    // and before we might wait for space: the peer must be reading.
+    Announce(connection);
     for (auto& done : sent) {
       if (done) done(absl::OkStatus());
     }

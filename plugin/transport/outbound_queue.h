@@ -123,9 +123,13 @@ class OutboundQueue {
     bool forgotten = false;  // erase once its last frame is written
   };
   static size_t ChunkLimit(const ipc::Connection& connection);
-  static ipc::Status WriteMessageChunks(ipc::Connection* connection, Item* item);
-  static ipc::Status WriteFrame(ipc::Connection* connection, const ipc::FrameHeader& header,
-                                const std::string& payload);
+  ipc::Status WriteMessageChunks(ipc::Connection* connection, Item* item);
+  ipc::Status WriteFrame(ipc::Connection* connection, const ipc::FrameHeader& header,
+                         const std::string& payload);
+  // Frames go into the ring unannounced; the peer is woken (if it sleeps)
+  // once per flush, or per chunk of a large message (Announce).
+  void Wrote(ipc::Connection* connection, size_t payload_bytes);
+  void Announce(ipc::Connection* connection);
   StreamQueue& QueueOf(uint32_t stream_id);
   // Gives the stream a turn if it has frames and is not held.
   void Schedule(uint32_t stream_id, StreamQueue* queue);
@@ -140,6 +144,8 @@ class OutboundQueue {
   size_t queued_ = 0;  // items in control_ and every stream queue
   bool waiting_for_ring_ = false;
   size_t space_needed_ = 0;
+  // Bytes written to the ring since the peer was last told (Announce).
+  size_t unannounced_bytes_ = 0;
 };
 
 }  // namespace transport

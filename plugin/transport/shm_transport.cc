@@ -257,6 +257,35 @@ void ShmTransport::Source::OnEvent(int role, uint32_t events) {
   }
 }
 
+void SpinForPeerFrames(ShmTransport* t) {
+  const ipc::ring_internal::SealWord* seal;
+  {
+    std::lock_guard<std::mutex> lock(t->mu);
+    // Only a connection the poller watches (its read loop is the one we run
+    // below), and not while another thread is reading it.
+    if (t->closed || !t->polling || t->removal_posted || t->reading) return;
+    if (!t->spin.ShouldSpin()) return;
+    seal = t->connection->NextFrameSeal();
+    // The peer need not ring while we watch; OnEvent below announces sleep
+    // again (and rechecks the ring) before anyone sleeps.
+    t->connection->StopWaitingForData();
+    RefTransport(t);  // the segment stays mapped while we watch it
+  }
+  const bool arrived = ipc::Connection::SpinForFrame(seal, t->spin.budget());
+  {
+    std::lock_guard<std::mutex> lock(t->mu);
+    t->spin.Record(arrived);
+  }
+  // Reads what arrived (or re-announces sleep) exactly as a doorbell would.
+  if (grpc_core::ApplicationCallbackExecCtx::Available()) {
+    t->source.OnEvent(kRoleDoorbell, PollSource::kReadable);
+  } else {
+    grpc_core::ApplicationCallbackExecCtx callback_exec_ctx;
+    t->source.OnEvent(kRoleDoorbell, PollSource::kReadable);
+  }
+  UnrefTransport(t);
+}
+
 void ShmTransport::Source::OnRemoved() {
   ShmTransport* t = t_;
   {
@@ -383,6 +412,7 @@ grpc_transport* CreateShmTransport(std::unique_ptr<ipc::Connection> connection, 
                                    std::string peer_string, const grpc_core::ChannelArgs& args) {
   auto* t = new ShmTransport(std::move(connection), is_client, std::move(peer_string),
                              TransportLimits::FromChannelArgs(args));
+  t->spin = SpinPolicy(std::chrono::nanoseconds(args.GetInt(kArgSpinNanos).value_or(0)));
   t->base.vtable = &kShmTransportVtable;
   std::lock_guard<std::mutex> lock(t->mu);
   if (!is_client) {

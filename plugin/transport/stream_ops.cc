@@ -212,13 +212,39 @@ void DeliverLocked(ShmStream* s) {
   if (s->recv_trailing_md_op != nullptr) DeliverTrailingMetadata(s);
 }
 
+// Whether the thread that ran `op` should now poll for the peer's frames
+// (SpinForPeerFrames): the batch leaves this stream waiting for the peer,
+// or, on a server, ends a call (a client's next call is what comes next).
+static bool AwaitsPeerLocked(const ShmStream* s, const grpc_transport_stream_op_batch* op) {
+  if (s->t->closed || !s->cancel_error.ok()) return false;
+  if (!s->t->is_client && op->send_trailing_metadata) return true;
+  if (s->phase != StreamPhase::kOpen || s->received == HalfState::kEnded) return false;
+  if (op->recv_message && s->recv_message_op == op) return true;
+  if (op->recv_initial_metadata && s->recv_initial_md_op == op) return true;
+  // A client that has half-closed awaits the response.
+  return s->t->is_client && op->send_trailing_metadata && s->recv_trailing_md_op != nullptr;
+}
+
+static bool PerformStreamOpLocked(ShmTransport* t, ShmStream* s,
+                                  grpc_transport_stream_op_batch* op);
+
 void PerformStreamOp(ShmTransport* t, ShmStream* s, grpc_transport_stream_op_batch* op) {
-  std::lock_guard<std::mutex> lock(t->mu);
+  bool await_peer = false;
+  {
+    std::unique_lock<std::mutex> lock(t->mu);
+    await_peer = PerformStreamOpLocked(t, s, op) && t->spin.budget().count() > 0;
+  }
+  if (await_peer) SpinForPeerFrames(t);
+}
+
+// The batch under the lock; true when the thread should spin afterwards.
+static bool PerformStreamOpLocked(ShmTransport* t, ShmStream* s,
+                                  grpc_transport_stream_op_batch* op) {
   auto* batch = new BatchCompletion(op->on_complete);
   if (op->cancel_stream) {
     CancelStreamLocked(s, op->payload->cancel_stream.cancel_error);
     batch->Finish(absl::OkStatus());
-    return;
+    return false;
   }
   grpc_error_handle error = s->cancel_error;
   if (error.ok() && op->send_initial_metadata) {
@@ -228,7 +254,7 @@ void PerformStreamOp(ShmTransport* t, ShmStream* s, grpc_transport_stream_op_bat
   if (!error.ok()) {
     FailOp(s, op, error);
     batch->Finish(error);
-    return;
+    return false;
   }
   bool flush = op->send_initial_metadata;
   if (op->send_message) {
@@ -277,7 +303,10 @@ void PerformStreamOp(ShmTransport* t, ShmStream* s, grpc_transport_stream_op_bat
     CloseStreamLocked(s);
   }
   if (flush) FlushLocked(t);
+  // Before Finish: `op` may be gone once its completion has run.
+  const bool await_peer = AwaitsPeerLocked(s, op);
   batch->Finish(absl::OkStatus());
+  return await_peer;
 }
 
 void CancelStreamLocked(ShmStream* s, grpc_error_handle error) {

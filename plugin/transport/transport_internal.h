@@ -30,6 +30,7 @@
 #include "plugin/transport/limits.h"
 #include "plugin/transport/outbound_queue.h"
 #include "plugin/transport/poller.h"
+#include "plugin/transport/spin_policy.h"
 #include "plugin/transport/stream.h"
 #include "src/core/lib/iomgr/error.h"
 #include "src/core/lib/transport/connectivity_state.h"
@@ -109,6 +110,8 @@ struct ShmTransport {
   bool reading = false;
   bool read_again = false;
   bool peer_hung_up = false;  // the liveness socket reported hang-up
+  // Whether a thread that awaits the peer polls the ring before sleeping.
+  SpinPolicy spin;
 
   class Source : public PollSource {
    public:
@@ -135,6 +138,11 @@ void CloseLocked(ShmTransport* t, grpc_error_handle error);
 // limit of the connection.
 void CloseForPeerLocked(ShmTransport* t, grpc_status_code code, const std::string& why);
 void MaybeFinishGracefulCloseLocked(ShmTransport* t);
+// Called WITHOUT the lock by a thread whose call now awaits a frame from the
+// peer: polls the receive ring for up to the spin budget (SpinPolicy), then
+// reads what arrived as the poller would, so the awaited completion is ready
+// when the thread would otherwise have gone to sleep.
+void SpinForPeerFrames(ShmTransport* t);
 
 // ---- stream transitions (shm_transport.cc).
 // Client: the stream's initial metadata is queued; it gets an id and opens,

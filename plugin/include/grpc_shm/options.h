@@ -23,7 +23,7 @@ struct ShmOptions {
   // trades CPU for latency. Default: 0 (sleep at once; idle connections cost
   // no CPU). Note: the gRPC transport's poller does not spin yet (it always
   // sleeps in epoll); the value is handed to the IPC core's blocking waits.
-  std::chrono::nanoseconds spin_budget{0};
+  std::chrono::nanoseconds spin_budget{std::chrono::microseconds(50)};
 
   // Server only: who may connect, checked against the kernel-reported
   // credentials of the connecting process (SO_PEERCRED). A client is admitted

@@ -194,7 +194,8 @@ bool LimitDescriptors(int headroom) {
   return ::setrlimit(RLIMIT_NOFILE, &limit) == 0;
 }
 
-// Flags: --shm=ADDRESS [--ring=BYTES] [--uds=PATH] [--tcp=PORT] [--deny-self]
+// Flags: --shm=ADDRESS [--ring=BYTES] [--spin-ns=NANOSECONDS] [--uds=PATH] [--tcp=PORT]
+// [--deny-self]
 //        [--max-pending-handshakes=N] [--handshake-timeout-ms=MS]
 //        [--nofile-headroom=N] (RLIMIT_NOFILE: N descriptors beyond those open at start-up)
 //        [--stderr=PATH] (gRPC's log)
@@ -221,6 +222,8 @@ int main(int argc, char** argv) {
     };
     if (const char* v = value("--shm=")) {
       shm_address = v;
+    } else if (const char* v = value("--spin-ns=")) {
+      options.spin_budget = std::chrono::nanoseconds(std::stoll(v));
     } else if (const char* v = value("--ring=")) {
       options.ring_bytes = static_cast<uint32_t>(std::stoul(v));
     } else if (const char* v = value("--uds=")) {
