@@ -33,6 +33,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -457,6 +458,38 @@ void LargeMessages(const Target& t, bool quick) {
   }
 }
 
+// 3b. Size sweep, 1 KiB to 64 MiB: one-way unary MB/s (empty reply) at each
+//     size, so no size where one transport loses to another hides between
+//     the sizes of the other scenarios.
+void SizeSweep(const Target& t, bool quick) {
+  auto channel = NewChannel(t);
+  auto stub = BenchService::NewStub(channel);
+  for (size_t size = 1024; size <= (size_t{64} << 20); size *= 4) {
+    // About 256 MiB per size (64 MiB in quick mode), 4 to 2000 calls.
+    const size_t budget = quick ? (size_t{64} << 20) : (size_t{256} << 20);
+    const int n = static_cast<int>(std::clamp<size_t>(budget / size, quick ? 2 : 4, 2000));
+    Payload req, resp;
+    req.set_body(std::string(size, 'w'));
+    req.set_empty_reply(true);
+    uint64_t failed = CallUnary(*stub, req, &resp) ? 0 : 1;  // warm-up
+    std::vector<double> mbps;
+    for (int i = 0; i < n; ++i) {
+      auto start = Clock::now();
+      if (!CallUnary(*stub, req, &resp)) {
+        ++failed;
+        continue;
+      }
+      const double secs = std::chrono::duration<double>(Clock::now() - start).count();
+      mbps.push_back(size / secs / 1e6);
+    }
+    if (failed > 0) {
+      ReportFailure(t, "sweep", SizeName(size), failed, "unary calls failed");
+      continue;
+    }
+    Report(t, "sweep", SizeName(size), "MB_per_s", Percentile(mbps, 0.5));
+  }
+}
+
 // 4. Concurrency: C channels (each its own connection), one thread each.
 void Concurrency(const Target& t, bool quick) {
   for (int channels : {1, 8, 64}) {
@@ -657,6 +690,62 @@ void Scale(const Target& t, bool quick, pid_t server_pid) {
   if (connect_errors + call_errors > 0) {
     ReportFailure(t, "scale", p, connect_errors + call_errors, "connections or unary calls failed");
   }
+}
+
+// Proportional set size of the whole process (/proc/PID/smaps_rollup): its
+// private pages plus its share of pages mapped by others too (the rings,
+// split with the peer), so server + client adds up shared memory once.
+double ReadPssKib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/smaps_rollup");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("Pss:", 0) == 0) return std::atof(line.c_str() + 4);
+  }
+  return 0;
+}
+
+int CountDescriptors(pid_t pid) {
+  int n = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    ++n;
+  }
+  return n;
+}
+
+// 5b. What a connection costs once it has carried a large call and gone
+//     idle: N connections each make one 1 MiB unary call (1 MiB each way),
+//     then all stay open and idle for a second. Memory is PSS, server plus
+//     client (rings counted once), and the server's descriptors, per
+//     connection.
+void IdleAfterTraffic(const Target& t, bool quick, pid_t server_pid) {
+  const int n = quick ? 20 : 100;
+  const pid_t self = getpid();
+  const double server0 = ReadPssKib(server_pid), client0 = ReadPssKib(self);
+  const int fds0 = CountDescriptors(server_pid);
+  std::vector<std::shared_ptr<grpc::Channel>> chans;
+  Payload req, resp;
+  req.set_body(std::string(size_t{1} << 20, 'i'));
+  uint64_t failed = 0;
+  for (int i = 0; i < n; ++i) {
+    chans.push_back(NewChannel(t));
+    auto stub = BenchService::NewStub(chans.back());
+    if (!CallUnary(*stub, req, &resp)) ++failed;
+  }
+  const std::string p = std::to_string(n) + "conn";
+  if (failed > 0) {
+    ReportFailure(t, "idle_after_traffic", p, failed, "unary calls failed");
+    return;
+  }
+  // The idle period the figure is defined by (not a synchronisation).
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  const double server = ReadPssKib(server_pid) - server0, client = ReadPssKib(self) - client0;
+  Report(t, "idle_after_traffic", p, "pss_per_conn_kib", (server + client) / n);
+  Report(t, "idle_after_traffic", p, "server_pss_per_conn_kib", server / n);
+  Report(t, "idle_after_traffic", p, "client_pss_per_conn_kib", client / n);
+  Report(t, "idle_after_traffic", p, "server_fds_per_conn",
+         static_cast<double>(CountDescriptors(server_pid) - fds0) / n);
 }
 
 // 6. CPU cost per call at a fixed, moderate rate.
@@ -911,8 +1000,10 @@ void RunScenarios(const Target& t, const Flags& f, pid_t server_pid) {
   if (Wants(f, "unary_latency")) UnaryLatency(t, f.quick);
   if (Wants(f, "stream")) StreamThroughput(t, f.quick);
   if (Wants(f, "large")) LargeMessages(t, f.quick);
+  if (Wants(f, "sweep")) SizeSweep(t, f.quick);
   if (Wants(f, "concurrency")) Concurrency(t, f.quick);
   if (Wants(f, "scale") && server_pid != getpid()) Scale(t, f.quick, server_pid);
+  if (Wants(f, "idle") && server_pid != getpid()) IdleAfterTraffic(t, f.quick, server_pid);
   if (Wants(f, "cpu")) CpuCost(t, f.quick, server_pid);
 #ifdef GRPC_SHM_HAVE_TRANSPORT
   if (Wants(f, "fairness") && t.transport == "shm") Fairness(t, f.quick, server_pid);

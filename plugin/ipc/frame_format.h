@@ -35,7 +35,8 @@ constexpr size_t kFrameSealOffset = 10;  // offsetof(FrameHeader, seal)
 
 enum FrameType : uint8_t {
   kFrameInitialMetadata = 1,   // payload: metadata block (metadata_codec.h)
-  kFrameMessage = 2,           // payload: message bytes (or one chunk of them)
+  kFrameMessage = 2,           // payload: message bytes (or one chunk of them); aux = the
+                               // whole message's length (0: not given)
   kFrameTrailingMetadata = 3,  // payload: metadata block; ends the sender's side
   kFrameReset = 4,             // cancel the stream; aux = status code, payload = message
   kFrameGoaway = 5,            // no new streams; aux = last accepted stream id

@@ -287,6 +287,13 @@ class EventSet {
 
 Status CreateEventSet(std::unique_ptr<EventSet>* out);
 
+// ---- large buffers
+// Private memory of `bytes` for one large message, committed page by page as
+// it is written (huge pages requested where the OS offers them); nullptr if
+// it cannot be mapped. Free with UnmapLargeBuffer and the same size.
+void* MapLargeBuffer(size_t bytes);
+void UnmapLargeBuffer(void* p, size_t bytes);
+
 }  // namespace platform
 }  // namespace grpc_shm
 

@@ -169,6 +169,14 @@ ipc::Status OnMessageChunk(ShmTransport* t, const ipc::FrameView& frame) {
     if (!in.discarding) {
       s->assembling = true;
       s->partial = InboundMessage();
+      // The sender announces a message's length in each chunk's aux: a
+      // large one within our limit is assembled in one buffer of that size.
+      const size_t announced = header.aux;
+      const size_t max = t->limits.max_receive_message_bytes;
+      if ((header.flags & ipc::kFlagMoreChunks) && announced >= kLargeMessageBytes &&
+          (max == 0 || announced <= max)) {
+        s->partial.large = LargeMessageBuffer::Create(announced);
+      }
     }
   } else if (header.stream_id != in.assembling_stream) {
     return ProtocolError(absl::StrCat("message on stream ", header.stream_id,
@@ -191,7 +199,14 @@ ipc::Status OnMessageChunk(ShmTransport* t, const ipc::FrameView& frame) {
                                       absl::StrCat("grpc: received message larger than max (",
                                                    in.assembled_bytes, "+ vs. ", max, ")")));
   }
-  if (!in.discarding) {
+  if (!in.discarding && s->partial.large != nullptr) {
+    if (!s->partial.large->Append(frame)) {
+      return ProtocolError(absl::StrCat("message on stream ", header.stream_id,
+                                        " runs past the length its sender announced (", header.aux,
+                                        " bytes)"));
+    }
+    if (header.flags & ipc::kFlagCompressed) s->partial.flags |= GRPC_WRITE_INTERNAL_COMPRESS;
+  } else if (!in.discarding) {
     grpc_slice slice = GRPC_SLICE_MALLOC(size);
     frame.CopyPayloadTo(GRPC_SLICE_START_PTR(slice));
     s->partial.data.Append(grpc_core::Slice(slice));
@@ -201,6 +216,10 @@ ipc::Status OnMessageChunk(ShmTransport* t, const ipc::FrameView& frame) {
   if (header.flags & ipc::kFlagMoreChunks) return ipc::Status::Ok();
   in.assembling = false;
   if (in.discarding) return ipc::Status::Ok();
+  if (s->partial.large != nullptr) {
+    s->partial.data.Append(s->partial.large->TakeSlice());
+    s->partial.large.reset();
+  }
   const size_t charge = static_cast<size_t>(MessageCharge(s->partial.data.Length()));
   s->messages_charge += charge;
   in.buffered += charge;

@@ -138,6 +138,9 @@ ipc::Status OutboundQueue::WriteMessageChunks(ipc::Connection* connection, Item*
     }
     ipc::FrameHeader header = item->header;
     header.payload_size = static_cast<uint32_t>(chunk);
+    // The whole message's length, so the receiver can assemble a large one
+    // in one buffer (large_message.h); 0 where it does not fit the field.
+    header.aux = total <= UINT32_MAX ? static_cast<uint32_t>(total) : 0;
     if (item->offset + chunk < total) header.flags |= ipc::kFlagMoreChunks;
     ipc::Status status = connection->writer().TryWrite(header, parts.data(), parts.size());
     if (!status.ok()) return status;

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "plugin/ipc/metadata_codec.h"
+#include "plugin/transport/large_message.h"
 #include "plugin/transport/limits.h"
 #include "src/core/lib/iomgr/error.h"
 #include "src/core/lib/resource_quota/arena.h"
@@ -64,6 +65,9 @@ struct BatchCompletion {
 struct InboundMessage {
   grpc_core::SliceBuffer data;
   uint32_t flags = 0;  // GRPC_WRITE_* flags for recv_message.flags
+  // While a large message is assembled: its buffer (large_message.h); its
+  // slice joins `data` when the last chunk is in.
+  std::unique_ptr<LargeMessageBuffer> large;
 };
 
 // Placement-constructed by gRPC in memory of vtable.sizeof_stream. Client

@@ -236,6 +236,63 @@ TEST_F(HostileTransportTest, ChunksOfTwoMessagesMayNotInterleave) {
   ExpectBackToBaseline();
 }
 
+// A sender announces each message's length (aux of its chunks); a large one
+// is assembled in one buffer of that length. The claim reserves address
+// space, not memory, and a message that runs past it ends the connection.
+TEST_F(HostileTransportTest, AnnouncedMessageLengthIsNeitherTrustedNorExceeded) {
+  ASSERT_NO_FATAL_FAILURE(StartServer({"--channel-arg=grpc.max_receive_message_length=16777216"}));
+  const uint32_t announced = 16u << 20;
+  // Eight peers each announce 16 MiB and send 128 KiB of it: 128 MiB claimed.
+  std::vector<std::unique_ptr<RawPeer>> claimers;
+  const std::string chunk(128 * 1024, 'x');
+  for (int i = 0; i < 8; ++i) {
+    claimers.push_back(ConnectRaw());
+    ASSERT_TRUE(claimers.back());
+    ASSERT_TRUE(claimers.back()->OpenStream(1, kUnary).ok());
+    ASSERT_TRUE(
+        claimers.back()->Send(ipc::kFrameMessage, 1, ipc::kFlagMoreChunks, announced, chunk).ok());
+  }
+  ExpectHonestCallWorks();
+  ReportGrowth("8 messages announced at 16 MiB, 128 KiB of each sent");
+  // Committed as written: at most a 2 MiB huge page per message so far (plus
+  // the rings), not the 128 MiB claimed.
+  EXPECT_LT(RssGrowthKib(), 32 * 1024u * kRssScale) << "announced lengths were committed";
+  // A message shorter than announced is just shorter: it arrives whole.
+  EchoRequest req;
+  req.set_message("short");
+  req.set_payload(std::string(6u << 20, 'p'));
+  const std::string bytes = req.SerializeAsString();
+  auto& short_peer = claimers[0];
+  ASSERT_TRUE(short_peer->OpenStream(3, kUnary).ok());
+  // Stream 1's message is unfinished: end it first (its call then fails to
+  // parse 128 KiB of 'x', which is its own business).
+  ASSERT_TRUE(short_peer->Send(ipc::kFrameMessage, 1, 0, announced, "").ok());
+  for (size_t off = 0; off < bytes.size(); off += chunk.size()) {
+    const size_t n = std::min(chunk.size(), bytes.size() - off);
+    const uint8_t more = off + n < bytes.size() ? ipc::kFlagMoreChunks : 0;
+    ASSERT_TRUE(
+        short_peer->Send(ipc::kFrameMessage, 3, more, announced, bytes.substr(off, n)).ok());
+  }
+  ASSERT_TRUE(
+      short_peer->Send(ipc::kFrameTrailingMetadata, 3, 0, 0, testing::MetadataBlock({})).ok());
+  RawPeer::Frame frame;
+  // An answer at all means the server parsed the whole request.
+  ASSERT_TRUE(short_peer->ReadUntil(ipc::kFrameMessage, 3, &frame).ok());
+  EXPECT_NE(frame.payload.find("short"), std::string::npos);
+  // A message that runs past its announcement: 4 MiB announced, 4.125 sent.
+  auto& liar = claimers[1];
+  ASSERT_TRUE(liar->Send(ipc::kFrameMessage, 1, 0, announced, "").ok());  // end the first
+  ASSERT_TRUE(liar->OpenStream(3, kUnary).ok());
+  bool refused = false;
+  for (int i = 0; i < 33 && !refused; ++i) {
+    refused = !liar->Send(ipc::kFrameMessage, 3, ipc::kFlagMoreChunks, 4u << 20, chunk).ok();
+  }
+  EXPECT_TRUE(refused || liar->WaitForHangup()) << "the server took more than was announced";
+  ExpectHonestCallWorks();
+  claimers.clear();
+  ExpectBackToBaseline();
+}
+
 // ---- frames the peer makes us send
 
 TEST_F(HostileTransportTest, PingFloodEndsInGoaway) {
