@@ -104,27 +104,11 @@ void RoundTripSide(BareSegment& seg, bool parent, bool fence, const RoundTripBud
   }
 }
 
-}  // namespace
-
-Samples BareRingRoundTrip(Harness& harness, uint32_t ring_bytes, bool fence,
-                          const RoundTripBudget& budget) {
-  BareSegment seg(ring_bytes);
-  Samples lat;
-  harness.ForkRun([&] { RoundTripSide(seg, true, fence, budget, &lat); },
-                  [&] {
-                    seg.Pretouch();
-                    RoundTripSide(seg, false, fence, budget, nullptr);
-                  });
-  return lat;
-}
-
-namespace {
-
 // The one-way run goes in rounds: round 1 is the warm-up (`warm` messages),
 // after which the consumer sets per_rep() from its rate; every later round
 // is one measured repetition. go() holds the round the consumer is ready for.
 struct OneWayRounds {
-  uint32_t rounds;
+  uint32_t count;  // the warm-up and the repetitions
   long warm;
   long MessagesIn(BareSegment& seg, uint32_t round) const {
     return round == 1 ? warm : seg.per_rep()->load(std::memory_order_relaxed);
@@ -132,15 +116,15 @@ struct OneWayRounds {
 };
 
 // Consumer (parent): returns the measured repetitions' rates, msgs/s.
-std::vector<double> ConsumeRounds(BareSegment& seg, const OneWayRounds& plan, size_t size,
-                                  bool fence, const RepetitionPlan& reps, long max_per_rep) {
+std::vector<double> ConsumeRounds(BareSegment& seg, const OneWayRounds& rounds, size_t size,
+                                  bool fence, const RepetitionPlan& plan, long max_per_rep) {
   ipc::RingReader r(seg.control(0), seg.data(0), seg.ring);
   std::atomic<uint32_t>* peer_wait = seg.wait_word(1);
   std::vector<uint8_t> dst(size + 64);
   ipc::FrameView f;
   std::vector<double> rates;
-  for (uint32_t round = 1; round <= plan.rounds; ++round) {
-    const long n = plan.MessagesIn(seg, round);
+  for (uint32_t round = 1; round <= rounds.count; ++round) {
+    const long n = rounds.MessagesIn(seg, round);
     const uint64_t t0 = NowNs();
     seg.go()->store(round, std::memory_order_release);
     for (long m = 0; m < n; ++m) {
@@ -158,23 +142,23 @@ std::vector<double> ConsumeRounds(BareSegment& seg, const OneWayRounds& plan, si
     if (round > 1) {
       rates.push_back(rate);
     } else {
-      seg.per_rep()->store(RepCount(reps, rate, max_per_rep), std::memory_order_relaxed);
+      seg.per_rep()->store(RepCount(plan, rate, max_per_rep), std::memory_order_relaxed);
     }
   }
   return rates;
 }
 
 // Producer (child).
-void ProduceRounds(BareSegment& seg, const OneWayRounds& plan, size_t size, bool fence) {
+void ProduceRounds(BareSegment& seg, const OneWayRounds& rounds, size_t size, bool fence) {
   seg.Pretouch();
   ipc::RingWriter w(seg.control(0), seg.data(0), seg.ring);
   std::atomic<uint32_t>* peer_wait = seg.wait_word(0);
   std::vector<uint8_t> src(size, 0x5a);
   const ipc::FrameHeader h = MessageHeader();
   const size_t chunk_limit = seg.ring / 4 - ipc::kFrameHeaderSize;
-  for (uint32_t round = 1; round <= plan.rounds; ++round) {
+  for (uint32_t round = 1; round <= rounds.count; ++round) {
     while (seg.go()->load(std::memory_order_acquire) != round) Relax();
-    const long n = plan.MessagesIn(seg, round);
+    const long n = rounds.MessagesIn(seg, round);
     for (long m = 0; m < n; ++m) {
       for (size_t off = 0; off < size;) {
         const ipc::ConstByteSpan part{src.data() + off, std::min(size - off, chunk_limit)};
@@ -187,11 +171,23 @@ void ProduceRounds(BareSegment& seg, const OneWayRounds& plan, size_t size, bool
 
 }  // namespace
 
+Samples BareRingRoundTrip(Harness& harness, uint32_t ring_bytes, bool fence,
+                          const RoundTripBudget& budget) {
+  BareSegment seg(ring_bytes);
+  Samples lat;
+  harness.ForkRun([&] { RoundTripSide(seg, true, fence, budget, &lat); },
+                  [&] {
+                    seg.Pretouch();
+                    RoundTripSide(seg, false, fence, budget, nullptr);
+                  });
+  return lat;
+}
+
 Throughput BareRingOneWay(Harness& harness, uint32_t ring_bytes, size_t size, bool fence,
                           long count, long warm, const RepetitionPlan& plan) {
   BareSegment seg(ring_bytes);
   const OneWayRounds rounds{static_cast<uint32_t>(1 + std::max<long>(1, plan.reps)), warm};
-  const long max_per_rep = std::max<long>(1, count / (rounds.rounds - 1));
+  const long max_per_rep = std::max<long>(1, count / (rounds.count - 1));
   seg.per_rep()->store(max_per_rep);
   std::vector<double> rates;
   harness.ForkRun([&] { rates = ConsumeRounds(seg, rounds, size, fence, plan, max_per_rep); },

@@ -117,11 +117,13 @@ long VoluntaryCtxSwitches();
 
 // How many round trips a latency scenario times in one round.
 struct RoundTripBudget {
-  long warmup = 0;                           // untimed round trips first, at most
-  long max_samples = 0;                      // timed round trips, at most
-  uint64_t warm_budget_ns = 0;               // the warm-up stops after this long
-  uint64_t budget_ns = 0;                    // timed round trips are cut to fit this
-  static constexpr long kMinSamples = 2000;  // unless the budget runs out
+  long warmup = 0;              // untimed round trips first, at most
+  long max_samples = 0;         // timed round trips, at most
+  uint64_t warm_budget_ns = 0;  // the warm-up stops after this long
+  uint64_t budget_ns = 0;       // timed round trips are cut to fit this
+  // Timed round trips at least (max_samples permitting), even past budget_ns:
+  // fewer would make p99.9 meaningless.
+  static constexpr long kMinSamples = 2000;
 };
 
 // The parent side of every latency scenario: a warm-up of up to
