@@ -113,7 +113,7 @@ def grpc_shm_system_repos():
 
     # Stand-ins for the rule repositories Bazel 4's own WORKSPACE prelude
     # declares as downloads (see bazel/local_rules/README.md).
-    for name in ["rules_cc", "rules_java", "platforms"]:
+    for name in ["rules_cc", "rules_java", "platforms", "remote_coverage_tools"]:
         native.local_repository(name = name, path = "bazel/local_rules/" + name)
 
     system_repo(
