@@ -54,6 +54,11 @@ bool SpinUntil(std::chrono::nanoseconds spin, Connection::Clock::time_point dead
 
 ConnectionOptions DefaultConnectionOptions() {
   ConnectionOptions o;
+#ifdef _WIN32
+  o.memory = platform::SharedMemoryKind::kSection;
+  o.doorbell = platform::DoorbellKind::kEvent;
+  return o;
+#endif
 #ifdef __linux__
   o.memory = platform::SharedMemoryKind::kMemfd;
 #else

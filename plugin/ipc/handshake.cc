@@ -31,10 +31,16 @@ uint32_t ClampRingBytes(uint32_t requested, uint32_t server_max) {
 }
 
 bool IsKnownMemoryKind(uint32_t v) {
+#ifdef _WIN32
+  if (v == static_cast<uint32_t>(SharedMemoryKind::kSection)) return true;
+#endif
   return v == static_cast<uint32_t>(SharedMemoryKind::kMemfd) ||
          v == static_cast<uint32_t>(SharedMemoryKind::kPosixShm);
 }
 bool IsKnownDoorbellKind(uint32_t v) {
+#ifdef _WIN32
+  if (v == static_cast<uint32_t>(DoorbellKind::kEvent)) return true;
+#endif
   return v == static_cast<uint32_t>(DoorbellKind::kEventFd) ||
          v == static_cast<uint32_t>(DoorbellKind::kFutex) ||
          v == static_cast<uint32_t>(DoorbellKind::kSocket);
