@@ -115,7 +115,16 @@ void Connection::Close() {
   sender_->Close();
 }
 
-Status Connection::CheckAlive() { return platform::CheckAlive(socket_.get()); }
+Status Connection::CheckAlive() {
+  if (options_.doorbell == platform::DoorbellKind::kSocket) {
+    // The socket carries rings too: unread bytes are no protocol breach.
+    if (receiver_->PeerHungUp() || platform::PeerHungUp(socket_.get())) {
+      return Status(StatusCode::kPeerClosed, "peer hung up");
+    }
+    return Status::Ok();
+  }
+  return platform::CheckAlive(socket_.get());
+}
 
 void Connection::RingPeer(uint32_t bit) {
   // Only the waker that actually clears the bit rings, so a burst of writes

@@ -1,7 +1,9 @@
 // One shared-memory connection between a client and a server process: the
 // mapped segment, a RingWriter for what we send, a RingReader for what we
 // receive, our doorbell and the peer's, and the local socket that carried the
-// handshake and now only tells us when the peer dies (hang-up).
+// handshake and now tells us when the peer dies (hang-up). With socket
+// doorbells (the default) that socket is both doorbells as well, so a
+// connection holds one descriptor: poll_handle() == liveness_handle().
 //
 // Threading: one thread at a time may use the writer side (TryWriteFrame,
 // WriteFrame, NotifyPeerOfData), one thread at a time the reader side (Peek,
@@ -78,7 +80,10 @@ class Connection {
 
   // ---- reader side
   // Peeks the next frame. kWouldBlock when the ring is empty, after waking
-  // the peer if it sleeps on space we freed.
+  // the peer if it sleeps on space we freed; kPeerClosed instead once the
+  // ring is empty and the doorbell has seen the peer hang up (socket
+  // doorbells: a poller that only watches poll_handle() for readability
+  // learns of the hang-up here, after the last frame).
   Status Peek(FrameView* frame);
   // Consumes the peeked frame. A peer sleeping on space is woken once a
   // quarter ring has been freed or the ring is drained (next Peek), not
@@ -262,11 +267,13 @@ inline Status Connection::TryWriteFrame(const FrameHeader& header, const ConstBy
 
 inline Status Connection::Peek(FrameView* frame) {
   Status s = reader_.Peek(frame);
+  if (s.code() != StatusCode::kWouldBlock) return s;
   // Drained: settle the space we freed without telling the peer yet.
-  if (s.code() == StatusCode::kWouldBlock && freed_since_space_check_ != 0) {
+  if (freed_since_space_check_ != 0) {
     freed_since_space_check_ = 0;
     WakePeerIf(kWaitingForSpace);
   }
+  if (receiver_->PeerHungUp()) return Status(StatusCode::kPeerClosed, "peer hung up");
   return s;
 }
 

@@ -117,8 +117,11 @@ enum class DoorbellKind : uint32_t {
   // against hostile peers (a futex call never blocks on the peer's say-so
   // beyond our own bounded wait).
   kFutex = 2,
-  // Any POSIX system: a socketpair; pollable, each side owns its
-  // own open file and every call is non-blocking by itself. The default.
+  // Any POSIX system: the connection's own local socket, in both
+  // directions (a byte wakes the peer, end of file is its hang-up), so one
+  // descriptor per side carries wake-ups and liveness. Pollable; each side
+  // owns its own open file and every call is non-blocking by itself. The
+  // default.
   kSocket = 3,
 #ifdef _WIN32
   // Windows: a manual-reset event (pollable with WaitForMultipleObjects).
@@ -132,8 +135,8 @@ enum class DoorbellKind : uint32_t {
 
 bool IsSupported(DoorbellKind kind);
 
-// The handles of one doorbell. For eventfd both are the same object; for a
-// socketpair they are its two ends; a futex needs none.
+// The handles of one doorbell. For eventfd both are the same object; a
+// futex and a socket doorbell (the connection's socket) need none.
 struct DoorbellHandles {
   UniqueHandle wait;
   UniqueHandle ring;
@@ -156,6 +159,9 @@ class WakeReceiver {
                       int timeout_ms) = 0;
   // Clears pending rings after poll_handle() was reported readable.
   virtual void Drain() = 0;
+  // Doorbells that are the liveness socket too (kSocket): true once Wait()
+  // or Drain() has read the peer's hang-up. Others: false.
+  virtual bool PeerHungUp() const { return false; }
 };
 
 // The waking side of a doorbell.
@@ -170,6 +176,13 @@ class WakeSender {
 
 std::unique_ptr<WakeReceiver> MakeWakeReceiver(DoorbellKind kind, UniqueHandle wait);
 std::unique_ptr<WakeSender> MakeWakeSender(DoorbellKind kind, UniqueHandle ring);
+// kSocket doorbells on the connection's local socket, which the receiver
+// and sender borrow: it must outlive them.
+std::unique_ptr<WakeReceiver> MakeSocketWakeReceiver(NativeHandle socket);
+std::unique_ptr<WakeSender> MakeSocketWakeSender(NativeHandle socket);
+// Non-blocking: true once the peer of local socket `socket` has hung up,
+// even while bytes it sent before (doorbell rings) are still unread.
+bool PeerHungUp(NativeHandle socket);
 
 // ---------------------------------------------------------------- sockets
 
