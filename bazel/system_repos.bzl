@@ -12,6 +12,8 @@ dependencies (@com_google_protobuf, @com_github_grpc_grpc, @com_google_googletes
 so BUILD files written against them need no change here.
 """
 
+load(":stand_ins.bzl", "grpc_shm_stand_ins")
+
 def _pkg_config_libs(rctx, modules):
     """The -l/-L flags of `pkg-config --libs modules`, duplicates removed."""
     result = rctx.execute(["pkg-config", "--libs"] + modules)
@@ -111,20 +113,18 @@ grpc_source_repo = repository_rule(
 def grpc_shm_system_repos():
     """Every external repository grpc-shm's Bazel build uses; all local."""
 
-    # Stand-ins for the rule repositories Bazel 4's own WORKSPACE prelude
-    # declares as downloads (see bazel/local_rules/README.md).
-    for name in ["rules_cc", "rules_java", "platforms", "remote_coverage_tools"]:
-        native.local_repository(name = name, path = "bazel/local_rules/" + name)
+    # Local stand-ins for what Bazel 4 itself would download (stand_ins.bzl).
+    grpc_shm_stand_ins()
 
     system_repo(
         name = "com_google_protobuf",
-        build_file = "//bazel:protobuf.BUILD",
+        build_file = Label("//bazel:protobuf.BUILD"),
         binaries = {"protoc_bin": "/usr/bin/protoc"},
         pkg_config_libs = {"%{PROTOBUF_LIBS}": "protobuf"},
     )
     system_repo(
         name = "com_github_grpc_grpc",
-        build_file = "//bazel:grpc.BUILD",
+        build_file = Label("//bazel:grpc.BUILD"),
         binaries = {"grpc_cpp_plugin_bin": "/usr/bin/grpc_cpp_plugin"},
         pkg_config_libs = {
             "%{GRPCXX_LIBS}": "grpc++",
@@ -133,12 +133,12 @@ def grpc_shm_system_repos():
     )
     system_repo(
         name = "com_google_absl",
-        build_file = "//bazel:absl.BUILD",
+        build_file = Label("//bazel:absl.BUILD"),
         pkg_config_libs = {"%{ABSL_LIBS}": "absl_strings absl_status absl_statusor"},
     )
     system_repo(
         name = "com_google_googletest",
-        build_file = "//bazel:googletest.BUILD",
+        build_file = Label("//bazel:googletest.BUILD"),
         pkg_config_libs = {
             "%{GTEST_LIBS}": "gtest",
             "%{GTEST_MAIN_LIBS}": "gtest_main",
@@ -147,5 +147,5 @@ def grpc_shm_system_repos():
     )
     grpc_source_repo(
         name = "grpc_shm_grpc_source",
-        build_file = "//bazel:grpc_source.BUILD",
+        build_file = Label("//bazel:grpc_source.BUILD"),
     )
