@@ -77,6 +77,22 @@ class Connection {
   RingWriter& writer() { return writer_; }
   // After writing through writer() directly: wake the peer if it sleeps on data.
   void NotifyPeerOfData();
+  // Gives the send ring's pages back to the system if the peer has consumed
+  // everything we wrote, so that a connection that once carried large
+  // messages costs no memory for them in either process while idle.
+  // Returns the bytes given
+  // back: 0 if frames are still unread, nothing was written since the last
+  // trim (then it costs no system call), or the platform cannot (see
+  // platform::ReleaseSharedPages). Writer side, like the writes.
+  //
+  // Safe against the reader by construction: only we write this ring, and a
+  // reader that has consumed up to our write position looks at nothing but
+  // the seal slot there until we seal a record in it; a seal slot on a
+  // given-back page reads 0, which means "not written yet" (FrameSeal is
+  // never 0), exactly as before. Meant for connections idle for a while
+  // (the transport: about a second without traffic): the pages fault in
+  // again, zero-filled, when written.
+  size_t TrimIdleSendRing();
 
   // ---- reader side
   // Peeks the next frame. kWouldBlock when the ring is empty, after waking
@@ -142,6 +158,10 @@ class Connection {
   // Ring bytes consumed since we last looked whether the peer waits for
   // space (reader side only).
   size_t freed_since_space_check_ = 0;
+  // Where the send ring's data starts in the segment, and our write
+  // position at the last TrimIdleSendRing (writer side only).
+  size_t send_data_offset_;
+  uint64_t trimmed_at_pos_ = 0;
 };
 
 // Client side: connects to `address` (absolute path or "@abstract"), runs the

@@ -105,6 +105,13 @@ Status CreateSharedMemory(SharedMemoryKind kind, size_t size, UniqueHandle* hand
 // would turn our next access into SIGBUS).
 Status MapSharedMemory(SharedMemoryKind kind, NativeHandle handle, size_t size,
                        MappedRegion* mapping);
+// Gives the whole pages within [offset, offset + size) of `mapping` back to
+// the system: they cost no memory in any process that maps them until
+// written again, and read as zeros meanwhile. `*released` gets the bytes
+// given back. Where the platform cannot (or the range holds no whole page),
+// nothing changes and 0 bytes are reported; not an error.
+Status ReleaseSharedPages(const MappedRegion& mapping, size_t offset, size_t size,
+                          size_t* released);
 
 // ---------------------------------------------------------------- doorbells
 
