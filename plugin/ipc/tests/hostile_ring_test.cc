@@ -346,6 +346,32 @@ TEST_P(HostileDoorbell, ClientSaturatingItsBellCannotBlockServerWrite) {
   EXPECT_TRUE(s.ok()) << s.ToString();
 }
 
+// The socket doorbell is the handshake socket: a client that floods it with
+// bytes (as many as the socket takes) only costs the server bounded reads.
+// Its waits still time out, the bytes are no hang-up and no protocol breach,
+// and the next real frame is read as usual.
+TEST_P(HostileDoorbell, ClientFloodingTheSocketIsOnlyRings) {
+  const std::vector<uint8_t> junk(64 << 10, 0xee);
+  size_t flooded = 0;
+  for (;;) {
+    const ssize_t n = ::send(raw_.server_bell(), junk.data(), junk.size(), MSG_DONTWAIT);
+    if (n <= 0) break;
+    flooded += static_cast<size_t>(n);
+  }
+  ASSERT_GT(flooded, 0u);
+  FrameView f;
+  EXPECT_STATUS(server_->ReadFrame(&f, Clock::now() + milliseconds(200)), StatusCode::kTimeout,
+                "deadline passed");
+  EXPECT_TRUE(server_->CheckAlive().ok());
+  uint64_t pos = 0;
+  RawPutFrame(raw_.c2s_data(), raw_.reply.c2s_bytes, &pos, MessageHeader(8), Pattern(8, 3), true);
+  const char ring = 1;
+  (void)!::send(raw_.server_bell(), &ring, 1, MSG_DONTWAIT);
+  Status s = server_->ReadFrame(&f, Deadline());
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(Payload(f), Pattern(8, 3));
+}
+
 // eventfd is refused by default listeners for exactly this reason (see
 // DefaultListenerRefusesUnsafeBackends); the socket doorbell must hold.
 INSTANTIATE_TEST_SUITE_P(Backends, HostileDoorbell, ::testing::Values(kBackends[3], kBackends[2]),
