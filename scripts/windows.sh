@@ -17,9 +17,10 @@ cmake -S cmake/windows -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_TOOLCHAIN_FILE="$PWD/cmake/toolchain-mingw64.cmake" >/dev/null
 cmake --build "$build" -j"$jobs"
 
-# A wine prefix of our own in the build directory (created on first use,
-# about 10 s), no debug chatter, no Mono/Gecko installer prompts.
-export WINEPREFIX="${GRPC_SHM_WINEPREFIX:-$PWD/$build/wineprefix}"
+# A wine prefix of our own outside the repository, next to the gRPC sources
+# setup.sh fetches (created on first use: about 10 s and 700 MB, reused
+# after), no debug chatter, no Mono/Gecko installer prompts.
+export WINEPREFIX="${GRPC_SHM_WINEPREFIX:-${GRPC_SHM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/grpc-shm}/wine}"
 export WINEDEBUG=-all
 export WINEDLLOVERRIDES="mscoree,mshtml="
 # One persistent wineserver for all of ctest's wine processes, and wine's
@@ -27,7 +28,9 @@ export WINEDLLOVERRIDES="mscoree,mshtml="
 # their output on /dev/null: started by the first test instead, they would
 # inherit that test's stdout and keep it open after it exits, and ctest would
 # wait for them until its timeout. Stopped on the way out, pass or fail.
+mkdir -p "$WINEPREFIX"  # wineserver runs in it; wineboot fills it on first use
 wineserver -p
 trap 'wineserver -k 2>/dev/null || true' EXIT
-wineboot -i >/dev/null 2>&1 </dev/null || true
+if [ -f "$WINEPREFIX/system.reg" ]; then boot=""; else boot="-i"; fi
+wineboot $boot >/dev/null 2>&1 </dev/null || true
 ctest --test-dir "$build" --output-on-failure -j"$jobs" --timeout 300
