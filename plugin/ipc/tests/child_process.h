@@ -123,7 +123,14 @@ class ChildProcess {
 
   // Starts this binary as `role` with `args` (no spaces or quotes in them).
   bool Start(const std::string& role, const std::vector<std::string>& args) {
-    std::vector<std::string> argv = {SelfPath(), kChildFlag + role};
+#ifdef __linux__
+    // Not argv[0]: test runners (Bazel) may start us by a relative path
+    // from another directory.
+    const std::string self = "/proc/self/exe";
+#else
+    const std::string self = SelfPath();
+#endif
+    std::vector<std::string> argv = {self, kChildFlag + role};
     argv.insert(argv.end(), args.begin(), args.end());
     std::fflush(nullptr);
 #ifdef _WIN32
