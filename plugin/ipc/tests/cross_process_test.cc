@@ -424,6 +424,75 @@ TEST_F(CrossProcessTest, ClientThatHangsUpMidHelloFailsOnlyItsHandshake) {
   EXPECT_EQ(child.Wait(), 0);
 }
 
+// ---- hostile servers (raw platform calls, no Listener)
+
+// Accepts one client on `address`, reads its hello and answers with a reply
+// that claims `ring_bytes` per direction, sending a segment of
+// `segment_bytes` and `extra` more handles than the protocol carries.
+void HostileServer(platform::NativeHandle listener, uint32_t ring_bytes, size_t segment_bytes,
+                   int extra) {
+  platform::UniqueHandle s;
+  ASSERT_TRUE(platform::WaitReadable(listener, 10000).ok());
+  ASSERT_TRUE(platform::AcceptLocal(listener, &s).ok());
+  ClientHello hello{};
+  std::vector<platform::UniqueHandle> none;
+  ASSERT_TRUE(platform::ReceiveMessage(s.get(), &hello, sizeof(hello), 0, &none, 10000).ok());
+  platform::UniqueHandle segment;
+  platform::MappedRegion mapping;
+  ASSERT_TRUE(
+      platform::CreateSharedMemory(static_cast<platform::SharedMemoryKind>(hello.memory_kind),
+                                   segment_bytes, &segment, &mapping)
+          .ok());
+  std::vector<platform::NativeHandle> handles = {segment.get()};
+  std::vector<platform::DoorbellHandles> bells(2 + extra);
+#ifdef _WIN32
+  const int doorbell_handles = 2;  // event doorbells travel as handles
+#else
+  const int doorbell_handles = 0;  // socket doorbells: the connection's own socket
+#endif
+  for (int i = 0; i < doorbell_handles + extra; ++i) {
+    ASSERT_TRUE(
+        platform::CreateSharedMemory(static_cast<platform::SharedMemoryKind>(hello.memory_kind),
+                                     4096, &bells[i].wait, &mapping)
+            .ok());
+    handles.push_back(bells[i].wait.get());
+  }
+  ServerHello reply{};
+  reply.magic = kHelloMagic;
+  reply.version = kProtocolVersion;
+  reply.memory_kind = hello.memory_kind;
+  reply.doorbell_kind = hello.doorbell_kind;
+  reply.c2s_bytes = reply.s2c_bytes = ring_bytes;
+  reply.num_handles = static_cast<uint32_t>(handles.size());
+  // The client may refuse before reading it all; either way it hangs up.
+  (void)platform::SendMessage(s.get(), &reply, sizeof(reply), handles, 10000);
+  EXPECT_EQ(platform::WaitForHangup(s.get(), 10000).code(), StatusCode::kPeerClosed);
+}
+
+TEST_F(CrossProcessTest, ServerWhoseSegmentIsSmallerThanAnnouncedIsRefused) {
+  const std::string address = TestAddress("smallseg");
+  platform::UniqueHandle listener;
+  ASSERT_TRUE(platform::ListenLocal(address, 8, &listener).ok());
+  std::thread server([&] { HostileServer(listener.get(), 1 << 16, 4096, 0); });
+  std::unique_ptr<Connection> c;
+  const Status s = Connect(address, DefaultConnectionOptions(), &c);
+  EXPECT_FALSE(s.ok());
+  c.reset();
+  server.join();
+}
+
+TEST_F(CrossProcessTest, ServerThatSendsMoreHandlesThanTheProtocolCarriesIsRefused) {
+  const std::string address = TestAddress("manyhandles");
+  platform::UniqueHandle listener;
+  ASSERT_TRUE(platform::ListenLocal(address, 8, &listener).ok());
+  std::thread server([&] { HostileServer(listener.get(), 4096, 1 << 20, 3); });
+  std::unique_ptr<Connection> c;
+  const Status s = Connect(address, DefaultConnectionOptions(), &c);
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), StatusCode::kProtocol) << s.ToString();
+  server.join();
+}
+
 }  // namespace
 }  // namespace ipc
 }  // namespace grpc_shm

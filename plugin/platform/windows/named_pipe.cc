@@ -21,8 +21,9 @@
 #include <vector>
 
 #include "plugin/platform/windows/windows_internal.h"
-// After windows.h, which it needs.
+// After windows.h, which they need.
 #include <sddl.h>
+#include <winternl.h>
 
 namespace grpc_shm {
 namespace platform {
@@ -479,19 +480,30 @@ PipeListener* ListenerOf(NativeHandle h) {
 
 Status NotAPipe() { return Status(StatusCode::kInvalidArgument, "handle is not a pipe end"); }
 
+// The kernel's name for the type of object `h` refers to ("Event", ...).
+std::wstring ObjectTypeName(HANDLE h) {
+  alignas(PUBLIC_OBJECT_TYPE_INFORMATION) char buf[512];
+  ULONG len = 0;
+  if (::NtQueryObject(h, ObjectTypeInformation, buf, sizeof(buf), &len) != 0) return L"";
+  const UNICODE_STRING& name = reinterpret_cast<PUBLIC_OBJECT_TYPE_INFORMATION*>(buf)->TypeName;
+  return std::wstring(name.Buffer, name.Length / sizeof(wchar_t));
+}
+
 // A value the peer claims is a handle it duplicated into us. It must name
-// an open handle, and not the pipe itself or a value named twice; beyond
-// that a peer able to push handles into us (one running as our user) is
-// trusted not to name handles we already own.
-bool PlausibleHandle(uint64_t v, NativeHandle socket, const std::vector<uint64_t>& all,
-                     size_t index) {
+// an open handle of a kind the protocol carries (a section or an event),
+// not a value named twice; beyond that a peer able to push handles into us
+// (one running as our user) is trusted not to name such handles we already
+// own.
+bool PlausibleHandle(uint64_t v, const std::vector<uint64_t>& all, size_t index) {
   const NativeHandle h = static_cast<NativeHandle>(v);
-  if (h == kInvalidHandle || h == 0 || (h & 3) != 0 || h == socket) return false;
+  if (h == kInvalidHandle || h == 0 || (h & 3) != 0) return false;
   for (size_t i = 0; i < index; ++i) {
     if (all[i] == v) return false;
   }
   DWORD flags = 0;
-  return ::GetHandleInformation(AsHandle(h), &flags) != 0;
+  if (!::GetHandleInformation(AsHandle(h), &flags)) return false;
+  const std::wstring type = ObjectTypeName(AsHandle(h));
+  return type == L"Section" || type == L"Event";
 }
 
 }  // namespace
@@ -630,7 +642,7 @@ Status MessageReceiver::Receive(NativeHandle socket) {
   Status s = end->TakeMessage(data_, size_, max_handles_, &values);
   if (!s.ok()) return s;
   for (size_t i = 0; i < values.size(); ++i) {
-    if (!PlausibleHandle(values[i], socket, values, i)) {
+    if (!PlausibleHandle(values[i], values, i)) {
       handles_.clear();  // the ones adopted so far are ours: closed here
       return Status(StatusCode::kProtocol, "peer sent a value that is not a handle it gave us");
     }

@@ -179,12 +179,19 @@ TEST(WindowsPipeTest, SurplusHandleValuesAreRefusedAndNotClosed) {
   ::CloseHandle(raw);
 }
 
-TEST(WindowsPipeTest, ValuesThatAreNotOpenHandlesOrRepeatThePipeAreRefused) {
-  for (int variant = 0; variant < 2; ++variant) {
+TEST(WindowsPipeTest, ValuesThatAreNotSectionsOrEventsOfOursAreRefusedAndNotClosed) {
+  // A handle of ours of a kind the protocol never carries (a process).
+  HANDLE process = nullptr;
+  ASSERT_TRUE(::DuplicateHandle(::GetCurrentProcess(), ::GetCurrentProcess(), ::GetCurrentProcess(),
+                                &process, 0, FALSE, DUPLICATE_SAME_ACCESS));
+  UniqueHandle ours(FromHandle(process));
+  for (int variant = 0; variant < 3; ++variant) {
     UniqueHandle listener, server;
     HANDLE raw = nullptr;
     // 0x7ffffff0: no process has that many handles open.
-    const uint64_t bogus = variant == 0 ? 0x7ffffff0ull : 0;
+    const uint64_t bogus = variant == 0   ? 0x7ffffff0ull
+                           : variant == 1 ? 0
+                                          : static_cast<uint64_t>(ours.get());
     ASSERT_NO_FATAL_FAILURE(
         WriteRaw(UniquePipe("bogus"), &server, &listener, RawMessage({bogus}, 5), &raw));
     uint32_t got = 0;
@@ -194,6 +201,8 @@ TEST(WindowsPipeTest, ValuesThatAreNotOpenHandlesOrRepeatThePipeAreRefused) {
     EXPECT_TRUE(handles.empty());
     ::CloseHandle(raw);
   }
+  DWORD flags = 0;
+  EXPECT_TRUE(::GetHandleInformation(AsHandle(ours.get()), &flags));
 }
 
 TEST(WindowsPipeTest, BytesAfterTheHandshakeCountAsAHangUp) {
