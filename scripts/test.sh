@@ -7,6 +7,8 @@
 #      and transport tests; any sanitizer report fails the run;
 #   3. the libFuzzer fuzzers, 20 s each (clang build);
 #   4. a ThreadSanitizer build of the IPC core and transport tests;
+#      the Windows IPC core and backend, cross-built with mingw-w64 and run
+#      under wine (scripts/windows.sh);
 #   5. the kill -9 chaos harness (40 trials) and a 60 s soak.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -90,6 +92,12 @@ if [ "$tsan_status" -ne 0 ]; then
   echo "== ThreadSanitizer step failed"
   exit 1
 fi
+
+# ---- Windows (issue 13): plugin/ipc and plugin/platform/windows (named pipe,
+# section, events) cross-built with mingw-w64, their tests run under wine;
+# scripts/setup-windows.sh installs the compiler and wine when missing.
+echo "== Windows: IPC core cross-built with mingw-w64, tests under wine"
+bash scripts/windows.sh build-win
 
 # ---- Reliability (issue 11): kill -9 chaos and soak, short forms (~2.5 min) ----
 # The long forms: scripts/chaos.sh (1000 trials) and scripts/soak.sh (10 min);

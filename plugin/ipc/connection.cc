@@ -54,6 +54,11 @@ bool SpinUntil(std::chrono::nanoseconds spin, Connection::Clock::time_point dead
 
 ConnectionOptions DefaultConnectionOptions() {
   ConnectionOptions o;
+#ifdef _WIN32
+  o.memory = platform::SharedMemoryKind::kSection;
+  o.doorbell = platform::DoorbellKind::kEvent;
+  return o;
+#endif
 #ifdef __linux__
   o.memory = platform::SharedMemoryKind::kMemfd;
 #else
@@ -101,7 +106,10 @@ Connection::Connection(Side side, const ConnectionOptions& options, uint32_t c2s
               segment_.data() + (side == Side::kClient
                                      ? SegmentLayout{c2s_bytes, s2c_bytes}.s2c_data_offset()
                                      : SegmentLayout{c2s_bytes, s2c_bytes}.c2s_data_offset()),
-              side == Side::kClient ? s2c_bytes : c2s_bytes) {}
+              side == Side::kClient ? s2c_bytes : c2s_bytes),
+      send_data_offset_(side == Side::kClient
+                            ? SegmentLayout{c2s_bytes, s2c_bytes}.c2s_data_offset()
+                            : SegmentLayout{c2s_bytes, s2c_bytes}.s2c_data_offset()) {}
 
 Connection::~Connection() { Close(); }
 
@@ -110,7 +118,16 @@ void Connection::Close() {
   sender_->Close();
 }
 
-Status Connection::CheckAlive() { return platform::CheckAlive(socket_.get()); }
+Status Connection::CheckAlive() {
+  if (options_.doorbell == platform::DoorbellKind::kSocket) {
+    // The socket carries rings too: unread bytes are no protocol breach.
+    if (receiver_->PeerHungUp() || platform::PeerHungUp(socket_.get())) {
+      return Status(StatusCode::kPeerClosed, "peer hung up");
+    }
+    return Status::Ok();
+  }
+  return platform::CheckAlive(socket_.get());
+}
 
 void Connection::RingPeer(uint32_t bit) {
   // Only the waker that actually clears the bit rings, so a burst of writes
@@ -118,6 +135,20 @@ void Connection::RingPeer(uint32_t bit) {
   if (peer_wait_->bits.fetch_and(~bit, std::memory_order_acq_rel) & bit) {
     sender_->Ring(&peer_wait_->bits);
   }
+}
+
+size_t Connection::TrimIdleSendRing() {
+  const uint64_t write_pos = writer_.write_pos();
+  if (write_pos == trimmed_at_pos_) return 0;  // nothing touched since
+  bool drained = false;
+  if (!writer_.IsDrained(&drained).ok() || !drained) return 0;
+  // The whole ring, the page where the next record goes included: its seal
+  // slot reads 0 either way, and giving back pages that hold nothing costs
+  // the system next to nothing, so there is no range to keep track of.
+  size_t released = 0;
+  (void)platform::ReleaseSharedPages(segment_, send_data_offset_, writer_.capacity(), &released);
+  trimmed_at_pos_ = write_pos;
+  return released;
 }
 
 Status Connection::WriteFrame(const FrameHeader& header, const ConstByteSpan* parts,

@@ -1,7 +1,9 @@
 // One shared-memory connection between a client and a server process: the
 // mapped segment, a RingWriter for what we send, a RingReader for what we
 // receive, our doorbell and the peer's, and the local socket that carried the
-// handshake and now only tells us when the peer dies (hang-up).
+// handshake and now tells us when the peer dies (hang-up). With socket
+// doorbells (the default) that socket is both doorbells as well, so a
+// connection holds one descriptor: poll_handle() == liveness_handle().
 //
 // Threading: one thread at a time may use the writer side (TryWriteFrame,
 // WriteFrame, NotifyPeerOfData), one thread at a time the reader side (Peek,
@@ -75,10 +77,29 @@ class Connection {
   RingWriter& writer() { return writer_; }
   // After writing through writer() directly: wake the peer if it sleeps on data.
   void NotifyPeerOfData();
+  // Gives the send ring's pages back to the system if the peer has consumed
+  // everything we wrote, so that a connection that once carried large
+  // messages costs no memory for them in either process while idle.
+  // Returns the bytes given
+  // back: 0 if frames are still unread, nothing was written since the last
+  // trim (then it costs no system call), or the platform cannot (see
+  // platform::ReleaseSharedPages). Writer side, like the writes.
+  //
+  // Safe against the reader by construction: only we write this ring, and a
+  // reader that has consumed up to our write position looks at nothing but
+  // the seal slot there until we seal a record in it; a seal slot on a
+  // given-back page reads 0, which means "not written yet" (FrameSeal is
+  // never 0), exactly as before. Meant for connections idle for a while
+  // (the transport: about a second without traffic): the pages fault in
+  // again, zero-filled, when written.
+  size_t TrimIdleSendRing();
 
   // ---- reader side
   // Peeks the next frame. kWouldBlock when the ring is empty, after waking
-  // the peer if it sleeps on space we freed.
+  // the peer if it sleeps on space we freed; kPeerClosed instead once the
+  // ring is empty and the doorbell has seen the peer hang up (socket
+  // doorbells: a poller that only watches poll_handle() for readability
+  // learns of the hang-up here, after the last frame).
   Status Peek(FrameView* frame);
   // Consumes the peeked frame. A peer sleeping on space is woken once a
   // quarter ring has been freed or the ring is drained (next Peek), not
@@ -150,6 +171,10 @@ class Connection {
   // Ring bytes consumed since we last looked whether the peer waits for
   // space (reader side only).
   size_t freed_since_space_check_ = 0;
+  // Where the send ring's data starts in the segment, and our write
+  // position at the last TrimIdleSendRing (writer side only).
+  size_t send_data_offset_;
+  uint64_t trimmed_at_pos_ = 0;
 };
 
 // Client side: connects to `address` (absolute path or "@abstract"), runs the
@@ -275,11 +300,13 @@ inline Status Connection::TryWriteFrame(const FrameHeader& header, const ConstBy
 
 inline Status Connection::Peek(FrameView* frame) {
   Status s = reader_.Peek(frame);
+  if (s.code() != StatusCode::kWouldBlock) return s;
   // Drained: settle the space we freed without telling the peer yet.
-  if (s.code() == StatusCode::kWouldBlock && freed_since_space_check_ != 0) {
+  if (freed_since_space_check_ != 0) {
     freed_since_space_check_ = 0;
     WakePeerIf(kWaitingForSpace);
   }
+  if (receiver_->PeerHungUp()) return Status(StatusCode::kPeerClosed, "peer hung up");
   return s;
 }
 

@@ -2,6 +2,8 @@
 // (server). The server creates the shared segment and both doorbells, so a
 // hostile client can never hand the server memory it could later shrink
 // (SIGBUS) or remap; the client checks what it receives before mapping it.
+// With socket doorbells the handshake socket itself becomes both doorbells,
+// so only the segment travels; eventfd doorbells travel as two more handles.
 #include <algorithm>
 #include <cstring>
 
@@ -31,16 +33,46 @@ uint32_t ClampRingBytes(uint32_t requested, uint32_t server_max) {
 }
 
 bool IsKnownMemoryKind(uint32_t v) {
+#ifdef _WIN32
+  if (v == static_cast<uint32_t>(SharedMemoryKind::kSection)) return true;
+#endif
   return v == static_cast<uint32_t>(SharedMemoryKind::kMemfd) ||
          v == static_cast<uint32_t>(SharedMemoryKind::kPosixShm);
 }
 bool IsKnownDoorbellKind(uint32_t v) {
+#ifdef _WIN32
+  if (v == static_cast<uint32_t>(DoorbellKind::kEvent)) return true;
+#endif
   return v == static_cast<uint32_t>(DoorbellKind::kEventFd) ||
          v == static_cast<uint32_t>(DoorbellKind::kFutex) ||
          v == static_cast<uint32_t>(DoorbellKind::kSocket);
 }
 
-size_t HandlesFor(DoorbellKind kind) { return kind == DoorbellKind::kFutex ? 1 : 3; }
+// Doorbells the server creates and hands over: eventfd, and Windows events.
+bool BellsTravel(DoorbellKind kind) {
+#ifdef _WIN32
+  if (kind == DoorbellKind::kEvent) return true;
+#endif
+  return kind == DoorbellKind::kEventFd;
+}
+
+// The segment, and for travelling doorbells the client's wait end and the
+// server's ring end.
+size_t HandlesFor(DoorbellKind kind) { return BellsTravel(kind) ? 3 : 1; }
+
+// The doorbells of one side: on the connection's socket, from the handles
+// received, or (futex) the wait words alone.
+void MakeDoorbells(DoorbellKind kind, platform::NativeHandle socket, UniqueHandle wait,
+                   UniqueHandle ring, std::unique_ptr<platform::WakeReceiver>* receiver,
+                   std::unique_ptr<platform::WakeSender>* sender) {
+  if (kind == DoorbellKind::kSocket) {
+    *receiver = platform::MakeSocketWakeReceiver(socket);
+    *sender = platform::MakeSocketWakeSender(socket);
+  } else {
+    *receiver = platform::MakeWakeReceiver(kind, std::move(wait));
+    *sender = platform::MakeWakeSender(kind, std::move(ring));
+  }
+}
 
 // Tells the client why it was refused; best effort, the socket may be dead.
 void Refuse(platform::NativeHandle socket, const Status& why, int timeout_ms) {
@@ -95,24 +127,19 @@ Status Connect(const std::string& address, const ConnectionOptions& options,
       reply.num_handles != handles.size() || handles.size() != HandlesFor(options.doorbell)) {
     return Status(StatusCode::kProtocol, "server reply does not match the request");
   }
-  if (options.doorbell == DoorbellKind::kSocket &&
-      !(platform::IsSocket(handles[1].get()) && platform::IsSocket(handles[2].get()))) {
-    return Status(StatusCode::kProtocol, "server sent a doorbell that is not a socket");
-  }
   SegmentLayout layout{reply.c2s_bytes, reply.s2c_bytes};
   platform::MappedRegion segment;
   s = platform::MapSharedMemory(options.memory, handles[0].get(), layout.total_bytes(), &segment);
   if (!s.ok()) return s;
 
+  // The segment's descriptor is closed once mapped (handles go out of
+  // scope): the mapping keeps the memory, and a descriptor per connection
+  // would count against the process's limit for nothing.
   std::unique_ptr<platform::WakeReceiver> receiver;
   std::unique_ptr<platform::WakeSender> sender;
-  if (options.doorbell == DoorbellKind::kFutex) {
-    receiver = platform::MakeWakeReceiver(options.doorbell, UniqueHandle());
-    sender = platform::MakeWakeSender(options.doorbell, UniqueHandle());
-  } else {
-    receiver = platform::MakeWakeReceiver(options.doorbell, std::move(handles[1]));
-    sender = platform::MakeWakeSender(options.doorbell, std::move(handles[2]));
-  }
+  const bool has_bells = handles.size() == 3;
+  MakeDoorbells(options.doorbell, socket.get(), has_bells ? std::move(handles[1]) : UniqueHandle(),
+                has_bells ? std::move(handles[2]) : UniqueHandle(), &receiver, &sender);
 
   ClientReady ready{kReadyMagic, 0};
   s = platform::SendMessage(socket.get(), &ready, sizeof(ready), {}, timeout);
@@ -253,10 +280,13 @@ Status ServerHandshake::Advance(std::unique_ptr<Connection>* connection) {
   options.doorbell = st.doorbell;
   options.handshake_timeout = st.options.handshake_timeout;
   options.spin = st.options.spin;
-  connection->reset(new Connection(
-      Side::kServer, options, st.layout.c2s_bytes, st.layout.s2c_bytes, std::move(st.segment),
-      std::move(st.socket), platform::MakeWakeReceiver(st.doorbell, std::move(st.server_bell.wait)),
-      platform::MakeWakeSender(st.doorbell, std::move(st.client_bell.ring)), st.peer));
+  std::unique_ptr<platform::WakeReceiver> receiver;
+  std::unique_ptr<platform::WakeSender> sender;
+  MakeDoorbells(st.doorbell, st.socket.get(), std::move(st.server_bell.wait),
+                std::move(st.client_bell.ring), &receiver, &sender);
+  connection->reset(new Connection(Side::kServer, options, st.layout.c2s_bytes, st.layout.s2c_bytes,
+                                   std::move(st.segment), std::move(st.socket), std::move(receiver),
+                                   std::move(sender), st.peer));
   return Status::Ok();
 }
 
@@ -326,7 +356,7 @@ Status ServerHandshake::AnswerHello() {
   header->c2s_bytes = st.layout.c2s_bytes;
   header->s2c_bytes = st.layout.s2c_bytes;
 
-  if (st.doorbell != DoorbellKind::kFutex) {
+  if (BellsTravel(st.doorbell)) {
     s = platform::CreateDoorbell(st.doorbell, &st.client_bell);
     if (s.ok()) s = platform::CreateDoorbell(st.doorbell, &st.server_bell);
     if (!s.ok()) {
@@ -335,7 +365,7 @@ Status ServerHandshake::AnswerHello() {
     }
   }
   std::vector<platform::NativeHandle> to_send = {segment_handle.get()};
-  if (st.doorbell != DoorbellKind::kFutex) {
+  if (BellsTravel(st.doorbell)) {
     to_send.push_back(st.client_bell.wait.get());
     to_send.push_back(st.server_bell.ring.get());
   }
@@ -348,7 +378,9 @@ Status ServerHandshake::AnswerHello() {
   reply.s2c_bytes = st.layout.s2c_bytes;
   reply.num_handles = static_cast<uint32_t>(to_send.size());
   s = platform::SendMessage(socket, &reply, sizeof(reply), to_send, kNoWait);
-  // The client's ends are in flight (or the client is gone): ours to close.
+  // The client's ends are in flight (or the client is gone): ours to close,
+  // and so is the segment's descriptor (segment_handle), now that it is
+  // mapped and sent.
   st.client_bell.wait.reset();
   st.server_bell.ring.reset();
   return s;

@@ -3,9 +3,14 @@
 // and validates every field.
 //
 //   client -> server  ClientHello
-//   server -> client  ServerHello  (+ descriptors: segment, client doorbell
-//                                    wait end, server doorbell ring end)
+//   server -> client  ServerHello  (+ descriptors: segment; for eventfd
+//                                    doorbells also the client doorbell's
+//                                    wait end and the server doorbell's
+//                                    ring end)
 //   client -> server  ClientReady
+//
+// After ClientReady the socket carries no more messages: with socket
+// doorbells each byte on it is a ring, end of file a hang-up.
 #ifndef GRPC_SHM_IPC_HANDSHAKE_FORMAT_H_
 #define GRPC_SHM_IPC_HANDSHAKE_FORMAT_H_
 

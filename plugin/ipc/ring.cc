@@ -57,6 +57,14 @@ Status RingWriter::WritableBytes(size_t* payload_bytes) {
   return Status::Ok();
 }
 
+Status RingWriter::IsDrained(bool* drained) {
+  size_t free_bytes = 0;
+  Status s = LoadFreeBytes(&free_bytes);
+  if (!s.ok()) return s;
+  *drained = cached_read_pos_ == write_pos_;
+  return Status::Ok();
+}
+
 Status RingWriter::Fits(size_t payload_size, bool* fits) {
   size_t free_bytes = 0;
   Status s = LoadFreeBytes(&free_bytes);

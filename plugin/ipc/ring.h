@@ -129,6 +129,11 @@ class RingWriter {
   // Reserve + copy `parts` + Commit in one call.
   Status TryWrite(const FrameHeader& header, const ConstByteSpan* parts, size_t num_parts);
 
+  // Whether the reader has consumed everything written: then it looks at
+  // nothing in the ring beyond the (zeroed) seal slot at write_pos() until
+  // the next record is sealed there. kCorrupt as WritableBytes.
+  Status IsDrained(bool* drained);
+
   // Bytes written since the connection began (private; not published).
   uint64_t write_pos() const { return write_pos_; }
 

@@ -20,7 +20,8 @@ constexpr uint32_t kSegmentMagic = 0x4d485347;  // "GSHM"
 // 3: per-stream flow control (kFrameWindowUpdate).
 // 4: the server's settings frame, refused streams, messages charged with an
 //    overhead, one message at a time per connection.
-constexpr uint32_t kProtocolVersion = 4;
+// 5: socket doorbells are the handshake socket itself (no socketpairs sent).
+constexpr uint32_t kProtocolVersion = 5;
 
 // Ring sizes are powers of two within these bounds.
 constexpr uint32_t kMinRingBytes = 4096;

@@ -14,7 +14,7 @@ std::unique_ptr<WakeReceiver> MakeEventFdReceiver(UniqueHandle wait);
 std::unique_ptr<WakeSender> MakeEventFdSender(UniqueHandle ring);
 std::unique_ptr<WakeReceiver> MakeFutexReceiver();  // Linux
 std::unique_ptr<WakeSender> MakeFutexSender();
-Status CreateSocketDoorbell(DoorbellHandles* out);  // any POSIX system
+// Any POSIX system: the socket is handed over, not created (platform.h).
 std::unique_ptr<WakeReceiver> MakeSocketReceiver(UniqueHandle wait);
 std::unique_ptr<WakeSender> MakeSocketSender(UniqueHandle ring);
 

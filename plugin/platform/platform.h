@@ -5,9 +5,9 @@
 //
 // Backends: linux/ (memfd, eventfd, futex), posix/ (shm_open, socketpair
 // doorbells, Unix sockets; what macOS and the BSDs use; also built and
-// tested on Linux). A Windows backend
-// maps NativeHandle to HANDLE, the socket to a named pipe and handle passing
-// to DuplicateHandle, without changing plugin/ipc.
+// tested on Linux), windows/ (an unnamed pagefile-backed section, event
+// doorbells, a named pipe for the handshake and liveness, handles passed
+// with DuplicateHandle into the peer process).
 #ifndef GRPC_SHM_PLATFORM_PLATFORM_H_
 #define GRPC_SHM_PLATFORM_PLATFORM_H_
 
@@ -26,7 +26,18 @@
 namespace grpc_shm {
 namespace platform {
 
+#ifdef _WIN32
+// A HANDLE's value, or a tagged pointer to a pipe end or listener of the
+// Windows backend (see windows/windows_internal.h): those carry state a bare
+// HANDLE cannot, such as the read that reports a dead peer. -1 is
+// INVALID_HANDLE_VALUE; the backend never returns NULL as a valid handle.
+using NativeHandle = intptr_t;
+// Windows has no uid/gid: PeerCredentials carries the user's SID instead.
+using uid_t = uint32_t;
+using gid_t = uint32_t;
+#else
 using NativeHandle = int;
+#endif
 constexpr NativeHandle kInvalidHandle = -1;
 
 // Owns one handle; closes it on destruction.
@@ -61,6 +72,11 @@ class UniqueHandle {
 enum class SharedMemoryKind : uint32_t {
   kMemfd = 1,     // Linux: anonymous, sealed against resizing
   kPosixShm = 2,  // shm_open + immediate shm_unlink: nothing left in /dev/shm
+#ifdef _WIN32
+  // Windows: an unnamed pagefile-backed section; nobody can open it by name,
+  // and it cannot be shrunk under a mapping.
+  kSection = 3,
+#endif
 };
 
 // A mapping of shared memory; unmapped on destruction.
@@ -89,6 +105,13 @@ Status CreateSharedMemory(SharedMemoryKind kind, size_t size, UniqueHandle* hand
 // would turn our next access into SIGBUS).
 Status MapSharedMemory(SharedMemoryKind kind, NativeHandle handle, size_t size,
                        MappedRegion* mapping);
+// Gives the whole pages within [offset, offset + size) of `mapping` back to
+// the system: they cost no memory in any process that maps them until
+// written again, and read as zeros meanwhile. `*released` gets the bytes
+// given back. Where the platform cannot (or the range holds no whole page),
+// nothing changes and 0 bytes are reported; not an error.
+Status ReleaseSharedPages(const MappedRegion& mapping, size_t offset, size_t size,
+                          size_t* released);
 
 // ---------------------------------------------------------------- doorbells
 
@@ -101,15 +124,26 @@ enum class DoorbellKind : uint32_t {
   // against hostile peers (a futex call never blocks on the peer's say-so
   // beyond our own bounded wait).
   kFutex = 2,
-  // Any POSIX system: a socketpair; pollable, each side owns its
-  // own open file and every call is non-blocking by itself. The default.
+  // Any POSIX system: the connection's own local socket, in both
+  // directions (a byte wakes the peer, end of file is its hang-up), so one
+  // descriptor per side carries wake-ups and liveness. Pollable; each side
+  // owns its own open file and every call is non-blocking by itself. The
+  // default.
   kSocket = 3,
+#ifdef _WIN32
+  // Windows: a manual-reset event (pollable with WaitForMultipleObjects).
+  // Both sides hold the same event, so the peer can set or reset it: that
+  // costs at most a spurious wake-up or a lost ring of its own (callers
+  // re-check their condition; a lost ring only delays the peer's own
+  // traffic). A dead peer is seen on the pipe, not on the event.
+  kEvent = 4,
+#endif
 };
 
 bool IsSupported(DoorbellKind kind);
 
-// The handles of one doorbell. For eventfd both are the same object; for a
-// socketpair they are its two ends; a futex needs none.
+// The handles of one doorbell. For eventfd both are the same object; a
+// futex and a socket doorbell (the connection's socket) need none.
 struct DoorbellHandles {
   UniqueHandle wait;
   UniqueHandle ring;
@@ -132,6 +166,9 @@ class WakeReceiver {
                       int timeout_ms) = 0;
   // Clears pending rings after poll_handle() was reported readable.
   virtual void Drain() = 0;
+  // Doorbells that are the liveness socket too (kSocket): true once Wait()
+  // or Drain() has read the peer's hang-up. Others: false.
+  virtual bool PeerHungUp() const { return false; }
 };
 
 // The waking side of a doorbell.
@@ -146,6 +183,13 @@ class WakeSender {
 
 std::unique_ptr<WakeReceiver> MakeWakeReceiver(DoorbellKind kind, UniqueHandle wait);
 std::unique_ptr<WakeSender> MakeWakeSender(DoorbellKind kind, UniqueHandle ring);
+// kSocket doorbells on the connection's local socket, which the receiver
+// and sender borrow: it must outlive them.
+std::unique_ptr<WakeReceiver> MakeSocketWakeReceiver(NativeHandle socket);
+std::unique_ptr<WakeSender> MakeSocketWakeSender(NativeHandle socket);
+// Non-blocking: true once the peer of local socket `socket` has hung up,
+// even while bytes it sent before (doorbell rings) are still unread.
+bool PeerHungUp(NativeHandle socket);
 
 // ---------------------------------------------------------------- sockets
 
@@ -155,10 +199,15 @@ struct PeerCredentials {
   pid_t pid = -1;  // -1 where the platform cannot tell
   uid_t uid = static_cast<uid_t>(-1);
   gid_t gid = static_cast<gid_t>(-1);
+#ifdef _WIN32
+  // The peer process's user as a SID string ("S-1-5-21-..."), from its token.
+  std::string user_sid;
+#endif
 };
 
 // `address` is an absolute filesystem path, or "@name" for a Linux abstract
-// socket. A stale socket file (nobody listening) is replaced; a live one is
+// socket; on Windows "pipe:NAME" for the named pipe \\.\pipe\NAME. A stale
+// socket file (nobody listening) is replaced; a live one is
 // an error.
 Status ListenLocal(const std::string& address, int backlog, UniqueHandle* listener);
 Status ConnectLocal(const std::string& address, int timeout_ms, UniqueHandle* socket);

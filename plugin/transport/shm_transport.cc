@@ -445,9 +445,18 @@ void StartShmTransport(grpc_transport* gt) {
   std::lock_guard<std::mutex> lock(t->mu);
   if (t->closed || t->polling) return;
   t->poller = &ConnectionPoller();
-  std::vector<Poller::Handle> handles = {
-      {t->connection->poll_handle(), kRoleDoorbell, PollSource::kReadable},
-      {t->connection->liveness_handle(), kRoleLiveness, PollSource::kHangup}};
+  std::vector<Poller::Handle> handles;
+  if (t->connection->poll_handle() == t->connection->liveness_handle()) {
+    // Socket doorbells: one socket carries the rings and the hang-up, so
+    // one watch (one duplicate descriptor). A poller that reports only
+    // readability still ends the connection: Peek says kPeerClosed once
+    // the ring is drained after the hang-up.
+    handles = {{t->connection->liveness_handle(), kRoleLiveness,
+                PollSource::kReadable | PollSource::kHangup}};
+  } else {
+    handles = {{t->connection->poll_handle(), kRoleDoorbell, PollSource::kReadable},
+               {t->connection->liveness_handle(), kRoleLiveness, PollSource::kHangup}};
+  }
   RefTransport(t);  // the poller's, dropped in OnRemoved
   ipc::Status added = t->poller->Add(&t->source, handles);
   if (!added.ok()) {

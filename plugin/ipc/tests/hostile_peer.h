@@ -120,6 +120,11 @@ struct RawClient {
   }
   uint8_t* c2s_data() const { return segment.data() + layout.c2s_data_offset(); }
   uint8_t* s2c_data() const { return segment.data() + layout.s2c_data_offset(); }
+  // Where the client rings the server, and where the server rings the
+  // client: the handles sent for eventfd, else (socket doorbells) the
+  // handshake socket itself in both directions.
+  int server_bell() const { return handles.size() == 3 ? handles[2].get() : socket.get(); }
+  int client_bell() const { return handles.size() == 3 ? handles[1].get() : socket.get(); }
 };
 
 // Connects and sends `hello`; with `send_ready` also the ClientReady right

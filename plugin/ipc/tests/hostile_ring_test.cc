@@ -274,7 +274,7 @@ class HostileDoorbell : public ::testing::TestWithParam<Backend> {
     listener_ = MakeListener(address_);
     ASSERT_NO_FATAL_FAILURE(RawHandshake(listener_.get(), address_, &raw_, &server_, 4096,
                                          GetParam().memory, GetParam().doorbell));
-    ASSERT_EQ(raw_.handles.size(), 3u);
+    ASSERT_EQ(raw_.handles.size(), GetParam().doorbell == DoorbellKind::kEventFd ? 3u : 1u);
   }
   static void ClearNonBlocking(int fd) {
     const int fl = ::fcntl(fd, F_GETFL);
@@ -304,8 +304,8 @@ class HostileDoorbell : public ::testing::TestWithParam<Backend> {
 };
 
 TEST_P(HostileDoorbell, ClientClearingNonBlockOnServerBellCannotBlockServerDrain) {
-  // handles[2] is the ring end of the server's own doorbell.
-  ASSERT_NO_FATAL_FAILURE(ClearNonBlocking(raw_.handles[2].get()));
+  // The client's end of the server's own doorbell.
+  ASSERT_NO_FATAL_FAILURE(ClearNonBlocking(raw_.server_bell()));
   Status s;
   ExpectFinishesWithin(
       3000,
@@ -315,7 +315,7 @@ TEST_P(HostileDoorbell, ClientClearingNonBlockOnServerBellCannotBlockServerDrain
       },
       [&] {
         const uint64_t one = 1;  // makes the stuck read return
-        (void)!::write(raw_.handles[2].get(), &one, sizeof(one));
+        (void)!::write(raw_.server_bell(), &one, sizeof(one));
       },
       &s,
       "server ReadFrame blocked in its doorbell Drain() after the client cleared O_NONBLOCK "
@@ -324,9 +324,9 @@ TEST_P(HostileDoorbell, ClientClearingNonBlockOnServerBellCannotBlockServerDrain
 }
 
 TEST_P(HostileDoorbell, ClientSaturatingItsBellCannotBlockServerWrite) {
-  // handles[1] is the wait end of the client's doorbell, which the server
-  // rings whenever the client says it sleeps on data.
-  const int bell = raw_.handles[1].get();
+  // The client's end of its own doorbell, which the server rings whenever
+  // the client says it sleeps on data.
+  const int bell = raw_.client_bell();
   ASSERT_NO_FATAL_FAILURE(ClearNonBlocking(bell));
   if (GetParam().doorbell == DoorbellKind::kEventFd) {
     const uint64_t max = 0xfffffffffffffffeull;  // one more would overflow
@@ -344,6 +344,32 @@ TEST_P(HostileDoorbell, ClientSaturatingItsBellCannotBlockServerWrite) {
       "server TryWriteFrame blocked ringing the client's doorbell after the client cleared "
       "O_NONBLOCK on the shared eventfd description and saturated its counter");
   EXPECT_TRUE(s.ok()) << s.ToString();
+}
+
+// The socket doorbell is the handshake socket: a client that floods it with
+// bytes (as many as the socket takes) only costs the server bounded reads.
+// Its waits still time out, the bytes are no hang-up and no protocol breach,
+// and the next real frame is read as usual.
+TEST_P(HostileDoorbell, ClientFloodingTheSocketIsOnlyRings) {
+  const std::vector<uint8_t> junk(64 << 10, 0xee);
+  size_t flooded = 0;
+  for (;;) {
+    const ssize_t n = ::send(raw_.server_bell(), junk.data(), junk.size(), MSG_DONTWAIT);
+    if (n <= 0) break;
+    flooded += static_cast<size_t>(n);
+  }
+  ASSERT_GT(flooded, 0u);
+  FrameView f;
+  EXPECT_STATUS(server_->ReadFrame(&f, Clock::now() + milliseconds(200)), StatusCode::kTimeout,
+                "deadline passed");
+  EXPECT_TRUE(server_->CheckAlive().ok());
+  uint64_t pos = 0;
+  RawPutFrame(raw_.c2s_data(), raw_.reply.c2s_bytes, &pos, MessageHeader(8), Pattern(8, 3), true);
+  const char ring = 1;
+  (void)!::send(raw_.server_bell(), &ring, 1, MSG_DONTWAIT);
+  Status s = server_->ReadFrame(&f, Deadline());
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(Payload(f), Pattern(8, 3));
 }
 
 // eventfd is refused by default listeners for exactly this reason (see
@@ -454,15 +480,16 @@ TEST(HostileDoorbellPeerGone, ClosedDoorbellReadEndCannotKillTheServer) {
   RawClient raw;
   ASSERT_TRUE(RawSendHello(address, GoodHello(4096, b.memory, b.doorbell), &raw, false).ok());
   ASSERT_TRUE(RawReceiveReply(&raw, b.memory).ok());
-  ASSERT_EQ(raw.handles.size(), 3u);
+  ASSERT_EQ(raw.handles.size(), 1u);
   ClientReady ready{kReadyMagic, 0};
   ASSERT_TRUE(
       platform::SendMessage(raw.socket.get(), &ready, sizeof(ready), {}, kIoTimeoutMs).ok());
   uint64_t pos = 0;
   RawPutFrame(raw.c2s_data(), raw.reply.c2s_bytes, &pos, MessageHeader(8), Pattern(8, 1), true);
-  // "I sleep on data and on space", then drop the only read end of our bell.
+  // "I sleep on data and on space", then stop reading our bell (the
+  // socket's read side), as a pipe's only reader closing it would.
   raw.client_wait()->bits.store(kWaitingForData | kWaitingForSpace);
-  raw.handles[1].reset();
+  ASSERT_EQ(::shutdown(raw.socket.get(), SHUT_RD), 0);
   const char go = 'g';
   ASSERT_EQ(::send(sp[0], &go, 1, MSG_NOSIGNAL), 1);
   const int rc = WaitChild(&server);
