@@ -23,7 +23,9 @@ TRANSPORTS = ["shm", "tcp", "uds", "inproc"]
 
 # The --scenarios name that runs each scenario of the RESULT lines.
 SCENARIO_FLAG = {"stream_sync": "stream", "stream_async_x4": "stream", "large_unary": "large",
-                 "cpu_cost": "cpu"}
+                 "cpu_cost": "cpu", "idle_after_traffic": "idle"}
+# shm at other spin budgets than the main shm runs (bench/run.sh).
+SPIN_VARIANTS = [("shm_spin0", "off"), ("shm", "default"), ("shm_spin200", "200 us")]
 
 VALUES = {}    # key -> every run's value
 EXPECTED = {}  # key -> how many runs should have produced it
@@ -144,6 +146,89 @@ def targets(res):
     return checks
 
 
+def issue12_targets(res):
+    """The targets of issue 12, from this run: (target, measured, PASS/MISS)."""
+    g = lambda t, s, p, m: res.get((t, s, p, m))
+    checks = []
+
+    def check(name, value, ok, unit="x"):
+        checks.append((name, "n/a" if value is None else fmt(value) + unit,
+                       "n/a" if value is None else ("PASS" if ok(value) else "MISS")))
+
+    p50 = lambda t: g(t, "unary_latency", "32B", "p50_us")
+    p99 = lambda t: g(t, "unary_latency", "32B", "p99_us")
+    check("spin off: unary 32 B p50 <= 0.95x UDS", ratio(p50("shm_spin0"), p50("uds")),
+          lambda r: r <= 0.95)
+    check("spin off: unary 32 B p99 <= 1.0x UDS", ratio(p99("shm_spin0"), p99("uds")),
+          lambda r: r <= 1.0)
+    check("default options: unary 32 B p50 <= 0.8x UDS", ratio(p50("shm"), p50("uds")),
+          lambda r: r <= 0.8)
+    check("default options: unary 32 B p50 <= 0.7x TCP", ratio(p50("shm"), p50("tcp")),
+          lambda r: r <= 0.7)
+    spun = [(p50(t), label) for t, label in SPIN_VARIANTS if p50(t) is not None]
+    if spun:
+        bestv, label = min(spun)
+        check(f"best spin setting ({label}): unary 32 B p50 <= 0.5x UDS",
+              ratio(bestv, p50("uds")), lambda r: r <= 0.5)
+        check(f"best spin setting ({label}): unary 32 B p50 <= 0.8x inproc",
+              ratio(bestv, p50("inproc")), lambda r: r <= 0.8)
+    for size in ("16MiB", "64MiB"):
+        mb = lambda t: g(t, "large_unary", size, "MB_per_s")
+        check(f"{size} unary MB/s >= 3x TCP", ratio(mb("shm"), mb("tcp")), lambda r: r >= 3)
+        check(f"{size} unary MB/s >= 0.5x inproc", ratio(mb("shm"), mb("inproc")),
+              lambda r: r >= 0.5)
+    sizes = sorted({k[2] for k in res if k[1] == "sweep"}, key=size_bytes)
+    if sizes:
+        worst = None
+        for size in sizes:
+            for other in ("tcp", "uds"):
+                r = ratio(g("shm", "sweep", size, "MB_per_s"), g(other, "sweep", size, "MB_per_s"))
+                if r is not None and (worst is None or r < worst[0]):
+                    worst = (r, size, other)
+        if worst:
+            checks.append((f"sweep {sizes[0]}-{sizes[-1]}: shm never slower than TCP or UDS "
+                           f"(worst: {worst[1]} vs {worst[2]})", fmt(worst[0]) + "x",
+                           "PASS" if worst[0] >= 1 else "MISS"))
+    idle = [k[2] for k in res if k[0] == "shm" and k[1] == "idle_after_traffic"]
+    if idle:
+        c = idle[0]
+        mem = lambda t: g(t, "idle_after_traffic", c, "pss_per_conn_kib")
+        checks.append((f"{c} after a 1 MiB call each, idle 1 s: memory per connection "
+                       "(PSS, server + client) <= TCP's",
+                       f"{fmt(mem('shm'))} KiB vs {fmt(mem('tcp'))} KiB",
+                       "n/a" if mem("shm") is None or mem("tcp") is None else
+                       ("PASS" if mem("shm") <= mem("tcp") else "MISS")))
+        fds = g("shm", "idle_after_traffic", c, "server_fds_per_conn")
+        check(f"{c}: server descriptors per connection <= 2", fds, lambda v: v <= 2, unit="")
+    return checks
+
+
+def size_bytes(name):
+    for suffix, scale in (("MiB", 1 << 20), ("KiB", 1 << 10), ("B", 1)):
+        if name.endswith(suffix):
+            return int(name[:-len(suffix)]) * scale
+    return 0
+
+
+def spin_table(res):
+    """Unary 32 B latency and CPU per call at each spin setting, next to UDS and TCP."""
+    g = lambda t, m: res.get((t, "unary_latency", "32B", m))
+    cpu = lambda t, m: res.get((t, "cpu_cost", "2000rps", m))
+    rows = [(f"shm, spin {label}", t) for t, label in SPIN_VARIANTS] + [
+        ("UDS", "uds"), ("TCP", "tcp"), ("inproc", "inproc")]
+    if not any(g(t, "p50_us") is not None for _, t in rows[:3]):
+        return None
+    lines = ["| setting | p50 (us) | p99 (us) | p50 / UDS | p50 / TCP | CPU us/call at 2000 calls/s "
+             "(client + server) |", "|" + "---|" * 6]
+    for label, t in rows:
+        r_uds, r_tcp = ratio(g(t, "p50_us"), g("uds", "p50_us")), ratio(g(t, "p50_us"),
+                                                                         g("tcp", "p50_us"))
+        lines.append(f"| {label} | {fmt(g(t, 'p50_us'))}{short((t, 'unary_latency', '32B', 'p50_us'))} "
+                     f"| {fmt(g(t, 'p99_us'))} | {fmt(r_uds)}x | {fmt(r_tcp)}x "
+                     f"| {fmt(cpu(t, 'cpu_us_per_call'))} |")
+    return "\n".join(lines)
+
+
 def fairness(res):
     """The fairness scenario (shm only): an honest client's unary 32 B latency
     alone and while raw connections flood the server with cheap frames."""
@@ -241,6 +326,12 @@ def main():
         "rss_before_kib", "rss_idle_kib", "rss_after_calls_kib", "rss_per_idle_conn_kib",
         "ring_pss_per_idle_conn_kib", "ring_mapped_per_conn_kib",
         "threads_before", "threads_idle", "threads_after_calls", "errors")]
+    sweep_rows = [(f"unary {p} one way (MB/s)", "sweep", p, "MB_per_s")
+                  for p in sorted({k[2] for k in res if k[1] == "sweep"}, key=size_bytes)]
+    idle_params = sorted({k[2] for k in res if k[1] == "idle_after_traffic"})
+    idle_rows = [(f"{p} {m}", "idle_after_traffic", p, m) for p in idle_params for m in (
+        "pss_per_conn_kib", "server_pss_per_conn_kib", "client_pss_per_conn_kib",
+        "server_fds_per_conn")]
     cpu_rows = [(f"CPU us/call at 2000 calls/s ({who})", "cpu_cost", "2000rps", m)
                 for who, m in (("total", "cpu_us_per_call"), ("client", "client_cpu_us_per_call"),
                                ("server", "server_cpu_us_per_call"))]
@@ -252,12 +343,23 @@ def main():
     md += ["Figures are medians over the runs (the CSV and JSON also give the best of them, "
            "as best_of_runs, with the number of runs).", ""]
     if "shm" in transports:
-        md += ["## Targets (ratios from this run)", "", "| target | measured | |", "|---|---|---|"]
+        md += ["## Issue 12 targets (ratios from this run)", "", "| target | measured | |",
+               "|---|---|---|"]
+        md += [f"| {n} | {v} | {s} |" for n, v, s in issue12_targets(res)]
+        md += ["", "## Earlier targets (ratios from this run)", "", "| target | measured | |",
+               "|---|---|---|"]
         md += [f"| {n} | {v} | {s} |" for n, v, s in targets(res)]
         md.append("")
+        spins = spin_table(res)
+        if spins:
+            md += ["## Spin settings (unary 32 B, sync API; CPU at a fixed 2000 calls/s)", "",
+                   spins, ""]
     for title, rows in (("Unary latency (sync API, one call outstanding)", lat_rows),
                         ("Throughput", thr_rows), ("Concurrency (one connection per channel)", conc_rows),
-                        ("Scale and memory (server process)", scale_rows), ("CPU cost", cpu_rows)):
+                        ("Size sweep (one-way unary, empty reply)", sweep_rows),
+                        ("Scale and memory (server process)", scale_rows),
+                        ("Idle after traffic (per connection: PSS of server and client, server "
+                         "descriptors)", idle_rows), ("CPU cost", cpu_rows)):
         md += [f"## {title}", "", table(res, rows, transports), ""]
     if any(k[0] == "shm_mixed" for k in res):
         mixed_rows = [(f"unary {p} {m.split('_')[0]} (us)", "unary_latency", p, m)

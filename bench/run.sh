@@ -5,6 +5,11 @@
 #   bench/run.sh [--quick] [--build DIR] [--out DIR] [--repeat N] [--spin-us N]
 #                [--tail-rounds N]
 #
+# --spin-us: shm's spin budget for the main shm runs (default: the library's,
+# ShmOptions::spin_budget). Whatever it is, every round also runs unary
+# latency and CPU per call with spinning off (shm_spin0) and at 200 us
+# (shm_spin200), so spin settings are compared in the same run.
+#
 # --quick: a smoke run (< 2 min) that proves every scenario works; CI runs it.
 # Full mode repeats each transport's run (default 3 times), then runs the
 # unary latency scenario N more times (default 4) with transports alternating,
@@ -26,7 +31,7 @@ quick=""
 build=build
 out=""
 repeat=""
-spin_us=0
+spin_us=""
 tail_rounds=4
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -53,7 +58,7 @@ if grep -q "built without" <<<"$probe"; then
   echo "note: built without the shm transport; comparing gRPC's own transports only" >&2
 else
   transports="shm tcp uds inproc"
-  mixed=shm_mixed
+  mixed="shm_mixed shm_spin0 shm_spin200"
 fi
 
 raw="$out/raw.txt"
@@ -74,7 +79,9 @@ run_with_server() {  # transport address [extra client flags]
   shift 2
   local fifo="$tmp/stdin.$transport" ready="$tmp/ready.$transport"
   mkfifo "$fifo"
-  "$bin" server --transport="$transport" --address="$address" --spin_us="$spin_us" \
+  local spin=()
+  [ -z "$spin_us" ] || spin=(--spin_us="$spin_us")
+  "$bin" server --transport="$transport" --address="$address" ${spin[@]+"${spin[@]}"} \
     ${server_flags[@]+"${server_flags[@]}"} <"$fifo" >"$ready" &
   local server=$!
   exec 9>"$fifo"  # the server runs until this closes
@@ -83,7 +90,7 @@ run_with_server() {  # transport address [extra client flags]
   if read -r _ pid addr <"$ready"; then
     # pipefail: rc is the client's status when it fails.
     "$bin" client --transport="$transport" --address="$addr" --server_pid="$pid" \
-      --spin_us="$spin_us" $quick "$@" | tee -a "$raw" | sed "s/^/  /" || rc=$?
+      ${spin[@]+"${spin[@]}"} $quick "$@" | tee -a "$raw" | sed "s/^/  /" || rc=$?
     [ "$rc" = 0 ] || fail "$transport" "client exited with status $rc"
   else
     fail "$transport" "server did not start"
@@ -99,7 +106,7 @@ run_with_server() {  # transport address [extra client flags]
   echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
   echo "kernel: $(uname -sr)"
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "mode: $([ -n "$quick" ] && echo quick || echo full), repeats: $repeat, shm spin: ${spin_us} us"
+  echo "mode: $([ -n "$quick" ] && echo quick || echo full), repeats: $repeat, shm spin: ${spin_us:-library default} us"
 } >"$out/machine.txt"
 cat "$out/machine.txt"
 
@@ -110,7 +117,10 @@ run_transport() {  # transport [extra client flags]
   # that have fewer (a run that failed) instead of taking the median of the rest.
   local scenarios=all
   for a in "$@"; do case $a in --scenarios=*) scenarios=${a#--scenarios=} ;; esac; done
-  [ "$t" != shm_mixed ] || scenarios=unary_latency
+  case $t in
+    shm_mixed) scenarios=unary_latency ;;
+    shm_spin*) scenarios=unary_latency,cpu ;;
+  esac
   echo "RUN $t $scenarios" >>"$raw"
   case $t in
     tcp) run_with_server tcp "127.0.0.1:0" "$@" ;;
@@ -123,6 +133,13 @@ run_transport() {  # transport [extra client flags]
       run_with_server shm "shm://$tmp/mixed-shm.sock" --label=shm_mixed \
         --scenarios=unary_latency
       server_flags=()
+      ;;
+    # Spin settings next to the default: off, and a long budget.
+    shm_spin*)
+      local saved=$spin_us
+      spin_us=${t#shm_spin}
+      run_with_server shm "shm://$tmp/$t.sock" --label="$t" --scenarios=unary_latency,cpu
+      spin_us=$saved
       ;;
     inproc)
       local rc=0

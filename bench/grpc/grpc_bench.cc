@@ -68,7 +68,7 @@ struct Flags {
   std::string address;
   pid_t server_pid = -1;
   bool quick = false;
-  int spin_us = 0;
+  int spin_us = -1;  // -1: the library's default spin budget
   std::string scenarios = "all";
   int connections = 1;  // flood mode
   // server: more listening addresses (gRPC's own transports), comma-separated,
@@ -149,7 +149,7 @@ class BenchServiceImpl final : public BenchService::Service {
 #ifdef GRPC_SHM_HAVE_TRANSPORT
 grpc_shm::ShmOptions ShmOptionsFor(const Flags& f) {
   grpc_shm::ShmOptions o;
-  o.spin_budget = std::chrono::microseconds(f.spin_us);
+  if (f.spin_us >= 0) o.spin_budget = std::chrono::microseconds(f.spin_us);
   return o;
 }
 #endif
