@@ -738,8 +738,9 @@ void IdleAfterTraffic(const Target& t, bool quick, pid_t server_pid) {
     ReportFailure(t, "idle_after_traffic", p, failed, "unary calls failed");
     return;
   }
-  // The idle period the figure is defined by (not a synchronisation).
-  std::this_thread::sleep_for(std::chrono::seconds(1));
+  // The idle period the figure is defined by (not a synchronisation), plus
+  // 100 ms for timers that fire at one second to have run.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
   const double server = ReadPssKib(server_pid) - server0, client = ReadPssKib(self) - client0;
   Report(t, "idle_after_traffic", p, "pss_per_conn_kib", (server + client) / n);
   Report(t, "idle_after_traffic", p, "server_pss_per_conn_kib", server / n);

@@ -110,6 +110,7 @@ void OutboundQueue::Wrote(ipc::Connection* connection, size_t payload_bytes) {
 void OutboundQueue::Announce(ipc::Connection* connection) {
   if (unannounced_bytes_ == 0) return;
   unannounced_bytes_ = 0;
+  ++flushes_that_wrote_;
   connection->NotifyPeerOfData();
 }
 

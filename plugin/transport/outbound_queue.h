@@ -71,6 +71,9 @@ class OutboundQueue {
   // when the connection is broken.
   ipc::Status Flush(ipc::Connection* connection);
   bool empty() const { return queued_ == 0; }
+  // Times Flush has put frames into the ring, ever (tells an idle
+  // connection from a busy one).
+  uint64_t flushes_that_wrote() const { return flushes_that_wrote_; }
   // Control frames not yet in the ring.
   size_t control_frames() const { return control_.size(); }
   // The last Flush stopped at a full ring.
@@ -146,6 +149,7 @@ class OutboundQueue {
   size_t space_needed_ = 0;
   // Bytes written to the ring since the peer was last told (Announce).
   size_t unannounced_bytes_ = 0;
+  uint64_t flushes_that_wrote_ = 0;
 };
 
 }  // namespace transport

@@ -79,9 +79,49 @@ void KickPollerLocked(ShmTransport* t) {
   if (t->polling && !t->removal_posted) t->poller->Kick(&t->source);
 }
 
+// How long a connection must be idle before its send ring is trimmed.
+constexpr grpc_core::Duration kTrimAfterIdle = grpc_core::Duration::Seconds(1);
+
+void OnTrimTimer(void* arg, grpc_error_handle error) {
+  auto* t = static_cast<ShmTransport*>(arg);
+  TakeOver(t);
+  {
+    std::lock_guard<std::mutex> lock(t->mu);
+    t->trim_timer_armed = false;
+    if (error.ok() && !t->closed) {
+      const grpc_core::Timestamp due = t->last_write + kTrimAfterIdle;
+      if (grpc_core::Timestamp::Now() < due) {
+        // Written since the timer was armed: idle for a second from then.
+        t->trim_timer_armed = true;  // keeps the reference
+        HandOff(t);
+        grpc_timer_init(&t->trim_timer, due, &t->on_trim_timer);
+        return;
+      }
+      t->connection->TrimIdleSendRing();
+    }
+  }
+  UnrefTransport(t);
+}
+
+void NoteWritesLocked(ShmTransport* t) {
+  const uint64_t flushes = t->outbound.flushes_that_wrote();
+  if (flushes == t->flushes_seen || t->closed) return;
+  t->flushes_seen = flushes;
+  t->last_write = grpc_core::Timestamp::Now();
+  // Timers need an ExecCtx; a write without one (none so far) is noted
+  // and picked up by the next.
+  if (t->trim_timer_armed || ExecCtx::Get() == nullptr) return;
+  t->trim_timer_armed = true;
+  RefTransport(t);  // the timer's, dropped in OnTrimTimer
+  GRPC_CLOSURE_INIT(&t->on_trim_timer, OnTrimTimer, t, nullptr);
+  HandOff(t);
+  grpc_timer_init(&t->trim_timer, t->last_write + kTrimAfterIdle, &t->on_trim_timer);
+}
+
 void FlushLocked(ShmTransport* t) {
   if (t->closed) return;
   ipc::Status status = t->outbound.Flush(t->connection.get());
+  NoteWritesLocked(t);
   if (TraceEnabled()) {
     gpr_log(GPR_INFO, "shm %s %p: flush -> %s", t->is_client ? "client" : "server", t,
             status.ToString().c_str());
@@ -152,6 +192,7 @@ void CloseLocked(ShmTransport* t, grpc_error_handle error) {
                             absl::Status(static_cast<absl::StatusCode>(code), message),
                             "shm transport closed");
   t->outbound.Clear(error);
+  if (t->trim_timer_armed) grpc_timer_cancel(&t->trim_timer);  // runs OnTrimTimer
   t->streams.clear();
   t->queued_streams.clear();
   std::vector<ShmStream*> streams(t->all_streams.begin(), t->all_streams.end());
@@ -210,6 +251,7 @@ void ShmTransport::Source::OnEvent(int role, uint32_t events) {
     if (t->closed) break;
     t->waiting_for_space = false;
     ipc::Status flushed = t->outbound.Flush(t->connection.get());
+    NoteWritesLocked(t);
     if (!flushed.ok() && flushed.code() != ipc::StatusCode::kWouldBlock) {
       t->reading = false;
       CloseLocked(t, IpcError(flushed, "writing to peer"));

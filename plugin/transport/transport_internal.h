@@ -33,6 +33,7 @@
 #include "plugin/transport/spin_policy.h"
 #include "plugin/transport/stream.h"
 #include "src/core/lib/iomgr/error.h"
+#include "src/core/lib/iomgr/timer.h"
 #include "src/core/lib/transport/connectivity_state.h"
 #include "src/core/lib/transport/transport.h"
 #include "src/core/lib/transport/transport_impl.h"
@@ -113,6 +114,16 @@ struct ShmTransport {
   // Whether a thread that awaits the peer polls the ring before sleeping.
   SpinPolicy spin;
 
+  // Idle trimming: once nothing has been written for kTrimAfterIdle, the
+  // send ring's pages go back to the system (Connection::TrimIdleSendRing),
+  // so a connection that once carried large messages does not keep their
+  // memory. The timer is armed while writes happened since the last trim.
+  grpc_timer trim_timer;
+  grpc_closure on_trim_timer;
+  bool trim_timer_armed = false;
+  uint64_t flushes_seen = 0;  // outbound.flushes_that_wrote() at the last look
+  grpc_core::Timestamp last_write;
+
   class Source : public PollSource {
    public:
     explicit Source(ShmTransport* t) : t_(t) {}
@@ -130,6 +141,8 @@ void UnrefTransport(ShmTransport* t);
 // ---- shm_transport.cc: connection-level, called with t->mu held.
 // Writes what fits now; if the ring is full, asks the poller to wait for space.
 void FlushLocked(ShmTransport* t);
+// After a flush: notes a write and arms the idle-trim timer if needed.
+void NoteWritesLocked(ShmTransport* t);
 // Asks the poller to look at the connection again soon (any thread).
 void KickPollerLocked(ShmTransport* t);
 // Fails every stream with `error` and hangs up. Idempotent.

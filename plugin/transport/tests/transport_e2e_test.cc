@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <fstream>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -375,6 +376,55 @@ TEST_P(TransportE2ETest, ClientCancellationEndsServerStream) {
   // The connection still serves other calls.
   grpc::ClientContext ctx2;
   EXPECT_TRUE(stub->Unary(&ctx2, EchoRequest(), &resp).ok());
+}
+
+// Resident KiB of this process's memfd mappings (the rings of its shm
+// connections), from /proc/self/smaps.
+size_t RingResidentKib() {
+  std::ifstream in("/proc/self/smaps");
+  std::string line;
+  bool memfd = false;
+  size_t kib = 0;
+  while (std::getline(in, line)) {
+    const std::string first = line.substr(0, line.find(' '));
+    if (first.empty() || first.back() != ':') {
+      memfd = line.find("/memfd:") != std::string::npos;
+    } else if (memfd && first == "Rss:") {
+      kib += std::stoul(line.substr(4));
+    }
+  }
+  return kib;
+}
+
+// A connection that carried large messages and went idle gives its rings'
+// pages back (each side trims the ring it writes about a second after its
+// last write), instead of keeping every page a message ever touched.
+TEST_P(ShmOnlyTest, IdleConnectionGivesItsRingPagesBack) {
+  StartServer();
+  auto stub = Stub();
+  EchoRequest req;
+  req.set_payload(std::string(3 << 20, 'r'));
+  for (int i = 0; i < 3; ++i) {
+    grpc::ClientContext ctx;
+    EchoResponse resp;
+    grpc::Status status = stub->Unary(&ctx, req, &resp);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+  // Both 1 MiB rings were filled; once idle they hold next to nothing.
+  const size_t busy_kib = RingResidentKib();
+  EXPECT_GE(busy_kib, 1024u) << "the rings should have been touched";
+  const auto deadline = Clock::now() + std::chrono::seconds(20);
+  size_t idle_kib = busy_kib;
+  while ((idle_kib = RingResidentKib()) > 64 && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_LE(idle_kib, 64u) << "was " << busy_kib << " KiB while busy";
+  // And the connection still works, from zero-filled pages.
+  grpc::ClientContext ctx;
+  EchoResponse resp;
+  grpc::Status status = stub->Unary(&ctx, req, &resp);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(resp.payload(), req.payload());
 }
 
 TEST_P(ShmOnlyTest, MessagesLargerThanTheRingAreChunked) {
