@@ -3,6 +3,7 @@
 #include <grpc/slice.h>
 
 #include "plugin/platform/platform.h"
+#include "plugin/transport/tsan_handoff.h"
 
 namespace grpc_shm {
 namespace transport {
@@ -14,6 +15,7 @@ struct Mapping {
 };
 
 void ReleaseMapping(void* arg) {
+  TakeOver(arg);  // gRPC's slice refcount carried it to this thread
   auto* mapping = static_cast<Mapping*>(arg);
   platform::UnmapLargeBuffer(mapping->data, mapping->capacity);
   delete mapping;
@@ -40,6 +42,7 @@ bool LargeMessageBuffer::Append(const ipc::FrameView& frame) {
 
 grpc_core::Slice LargeMessageBuffer::TakeSlice() {
   auto* mapping = new Mapping{data_, capacity_};
+  HandOff(mapping);
   grpc_slice slice = grpc_slice_new_with_user_data(data_, size_, ReleaseMapping, mapping);
   data_ = nullptr;  // the slice owns it now
   capacity_ = 0;
