@@ -11,7 +11,8 @@
 #      Linux with Linux-only calls poisoned, under gRPC's poll engine;
 #      the Windows IPC core and backend, cross-built with mingw-w64 and run
 #      under wine (scripts/windows.sh);
-#   5. the kill -9 chaos harness (40 trials) and a 60 s soak.
+#   5. the Bazel build, `bazel test //...` and the CMake/Bazel source-list check;
+#   6. the kill -9 chaos harness (40 trials) and a 60 s soak.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs="$(nproc)"
@@ -120,6 +121,13 @@ echo "== tests on the portable POSIX backends (GRPC_POLL_STRATEGY=poll)"
 portable_exclude='Memfd|Eventfd|EventFd|Futex|Cloexec\.|DefaultListener\.RefusesUnsafeBackends|HostileServer(Doorbell)?\.|HostileRing\.BytesOnTheLivenessSocketArePeerClosed|RingTrim|Descriptors\.|OutOfDescriptorsShedsClientsInsteadOfSpinning'
 GRPC_POLL_STRATEGY=poll ctest --test-dir build-portable --output-on-failure -j"$jobs" --timeout 300 \
   -L 'ipc|transport' -E "$portable_exclude"
+
+# ---- Bazel (issue 14): the Bazel build next to CMake's, offline against the
+# same system libraries; every target, `bazel test //...`, then
+# scripts/check_build_lists.py against build/ (the two builds must compile the
+# same files under plugin/).
+echo "== Bazel: build, test //..., source lists against build/"
+bash scripts/bazel.sh --cmake-build=build
 
 # ---- Windows (issue 13): plugin/ipc and plugin/platform/windows (named pipe,
 # section, events) cross-built with mingw-w64, their tests run under wine;
