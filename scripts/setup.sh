@@ -11,6 +11,7 @@ PACKAGES=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   dpkg-dev gnuplot-nox
   clang-14 libclang-rt-14-dev  # libFuzzer for the fuzzers (scripts/fuzz.sh)
+  bazel-bootstrap  # Bazel 4, for the Bazel build (scripts/bazel.sh)
 )
 
 SUDO=""

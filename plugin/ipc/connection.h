@@ -42,9 +42,9 @@ struct ConnectionOptions {
   std::chrono::milliseconds handshake_timeout{5000};
 };
 
-// The default backend of this platform (Linux: memfd + socketpair doorbells).
+// The default backend of this platform (Linux: memfd + socket doorbells).
 ConnectionOptions DefaultConnectionOptions();
-// The portable POSIX backend (shm_open + socketpair doorbells).
+// The portable POSIX backend (shm_open + socket doorbells).
 ConnectionOptions PosixConnectionOptions();
 
 class Connection {

@@ -668,7 +668,17 @@ TEST(ConnectionSetupTest, StaleSocketFileIsReplacedButLiveOneIsNot) {
   EXPECT_NE(s.message().find("in use"), std::string::npos) << s.ToString();
 }
 
-#ifdef __linux__
+#ifdef GRPC_SHM_PORTABLE_POSIX
+// The portable core, as on macOS and the BSDs, has no abstract names.
+TEST(ConnectionSetupTest, AbstractAddressIsRefused) {
+  std::unique_ptr<Listener> listener;
+  Status s = Listener::Listen("@gshm-test-abstract-" + std::to_string(::getpid()), {}, &listener);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.ToString();
+  std::unique_ptr<Connection> c;
+  s = Connect("@gshm-test-abstract", DefaultConnectionOptions(), &c);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.ToString();
+}
+#elif defined(__linux__)
 TEST(ConnectionSetupTest, AbstractAddressWorks) {
   const std::string address = "@gshm-test-abstract-" + std::to_string(::getpid());
   std::unique_ptr<Listener> listener;

@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "plugin/platform/platform.h"
+#include "plugin/platform/posix/posix_internal.h"
 #include "plugin/platform/wait_internal.h"
 
 namespace grpc_shm {
@@ -24,10 +25,8 @@ using Clock = std::chrono::steady_clock;
 
 #ifdef __linux__
 constexpr short kHangupEvents = POLLHUP | POLLERR | POLLRDHUP;
-constexpr int kSendFlags = MSG_NOSIGNAL;
 #else
 constexpr short kHangupEvents = POLLHUP | POLLERR;
-constexpr int kSendFlags = 0;
 #endif
 constexpr size_t kMaxHandlesPerMessage = 8;
 
@@ -59,17 +58,8 @@ Status ParseAddress(const std::string& address, sockaddr_un* sun, socklen_t* len
   return Status::Ok();
 }
 
-// Makes `fd` non-blocking and close-on-exec where the OS could not do it
-// atomically at creation.
-[[maybe_unused]] Status SetNonBlockingCloexec(int fd) {
-  int fl = ::fcntl(fd, F_GETFL);
-  if (fl < 0 || ::fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0) return ErrnoStatus("fcntl");
-  if (::fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) return ErrnoStatus("fcntl");
-  return Status::Ok();
-}
-
 Status MakeSocket(UniqueHandle* out) {
-#if defined(SOCK_CLOEXEC) && defined(SOCK_NONBLOCK)
+#ifdef __linux__
   // Atomically close-on-exec: a fork + exec on another thread between
   // socket() and fcntl() would hand the child a copy of our socket, and a
   // socket that stays open in a stranger's process never hangs up.
@@ -83,10 +73,7 @@ Status MakeSocket(UniqueHandle* out) {
   Status s = SetNonBlockingCloexec(fd);
   if (!s.ok()) return s;
 #endif
-#ifdef SO_NOSIGPIPE
-  int one = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof(one));
-#endif
+  SetNoSigpipe(fd);
   return Status::Ok();
 }
 
@@ -127,6 +114,9 @@ Status AcceptOnce(NativeHandle listener, UniqueHandle* socket, int* err) {
 #ifndef __linux__
       Status s = SetNonBlockingCloexec(fd);
       if (!s.ok()) return s;
+      // Whether an accepted socket inherits SO_NOSIGPIPE from its listener
+      // differs between systems; set it for certain.
+      SetNoSigpipe(fd);
 #endif
       *socket = std::move(owned);
       return Status::Ok();
@@ -306,26 +296,8 @@ void UnlinkLocal(const std::string& address, const LocalSocketFile& bound) {
   ::unlink(address.c_str());
 }
 
-Status GetPeerCredentials(NativeHandle socket, PeerCredentials* creds) {
-#if defined(SO_PEERCRED) && defined(__linux__)
-  struct ucred uc;
-  socklen_t len = sizeof(uc);
-  if (::getsockopt(socket, SOL_SOCKET, SO_PEERCRED, &uc, &len) != 0) {
-    return ErrnoStatus("SO_PEERCRED");
-  }
-  creds->pid = uc.pid;
-  creds->uid = uc.uid;
-  creds->gid = uc.gid;
-#else
-  if (::getpeereid(socket, &creds->uid, &creds->gid) != 0) return ErrnoStatus("getpeereid");
-  creds->pid = -1;
-#if defined(LOCAL_PEERPID)
-  socklen_t len = sizeof(creds->pid);
-  ::getsockopt(socket, SOL_LOCAL, LOCAL_PEERPID, &creds->pid, &len);
-#endif
-#endif
-  return Status::Ok();
-}
+// GetPeerCredentials: one per OS, linux/peer_credentials.cc and
+// posix/peer_credentials_bsd.cc.
 
 Status SendMessage(NativeHandle socket, const void* data, size_t size,
                    const std::vector<NativeHandle>& handles, int timeout_ms) {
@@ -352,7 +324,7 @@ Status SendMessage(NativeHandle socket, const void* data, size_t size,
       cmsg->cmsg_len = CMSG_LEN(bytes);
       std::memcpy(CMSG_DATA(cmsg), handles.data(), bytes);
     }
-    ssize_t n = ::sendmsg(socket, &msg, kSendFlags);
+    ssize_t n = SendMsgNoSigpipe(socket, &msg, 0);
     if (n >= 0) {
       sent += static_cast<size_t>(n);
       handles_sent = true;
@@ -381,10 +353,11 @@ Status MessageReceiver::Receive(NativeHandle socket) {
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxHandlesPerMessage)];
     msg.msg_control = control;
     msg.msg_controllen = sizeof(control);
-#ifdef MSG_CMSG_CLOEXEC
+#ifdef __linux__
+    // Close-on-exec as they arrive (see MakeSocket).
     const int flags = MSG_CMSG_CLOEXEC;
 #else
-    const int flags = 0;
+    const int flags = 0;  // set below, as soon as they are ours
 #endif
     ssize_t n = ::recvmsg(socket, &msg, flags);
     if (n < 0) {
@@ -406,6 +379,9 @@ Status MessageReceiver::Receive(NativeHandle socket) {
         int fd;
         std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
         handles_.emplace_back(fd);
+#ifndef __linux__
+        (void)SetCloexec(fd);
+#endif
       }
     }
     // Checked at every piece, not once the message is whole: a peer that

@@ -26,7 +26,9 @@ Status CreatePosixShm(size_t size, UniqueHandle* handle) {
     // macOS limits shm names to 31 characters.
     const std::string name =
         "/gshm." + std::to_string(::getpid() % 100000) + "." + std::to_string(nonce % 1000000000);
-    int fd = ::shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    // No O_CLOEXEC: POSIX has shm_open set FD_CLOEXEC itself, and macOS
+    // documents only O_RDONLY, O_RDWR, O_CREAT, O_EXCL and O_TRUNC for it.
+    int fd = ::shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
     if (fd < 0) {
       if (errno == EEXIST) continue;
       return ErrnoStatus("shm_open");

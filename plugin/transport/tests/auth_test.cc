@@ -20,6 +20,7 @@
 #include "echo_test.grpc.pb.h"
 #include "grpc_shm/grpc_shm.h"
 #include "server_process.h"
+#include "test_address.h"
 
 namespace grpc_shm {
 namespace {
@@ -36,7 +37,8 @@ constexpr gid_t kNogroupGid = 65534;
 
 std::string UniqueAbstractAddress() {
   static std::atomic<int> counter{0};
-  return "shm:@grpc_shm_auth_" + std::to_string(getpid()) + "_" + std::to_string(counter++);
+  return grpc_shm::testing::TestShmTarget("grpc_shm_auth_" + std::to_string(getpid()) + "_" +
+                                          std::to_string(counter++));
 }
 
 Properties PropertiesOf(const grpc::AuthContext& context) {
@@ -264,9 +266,9 @@ TEST_F(AuthTest, ServerRunByAnotherUserIsRefusedUnlessItsUidIsAllowed) {
   root_only.allowed_server_uids = {0};
   grpc::Status refused = Call(ShmStub(root_only).get());
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAVAILABLE) << refused.error_message();
-  EXPECT_NE(refused.error_message().find("server on '" + address_ + "' runs as uid " +
-                                         std::to_string(kNobodyUid) +
-                                         ", but this channel requires uid 0"),
+  EXPECT_NE(refused.error_message().find(
+                "server on 'shm:" + grpc_shm::testing::IpcAddressOf(address_) + "' runs as uid " +
+                std::to_string(kNobodyUid) + ", but this channel requires uid 0"),
             std::string::npos)
       << refused.error_message();
 

@@ -25,6 +25,7 @@
 #include "plugin/ipc/frame_format.h"
 #include "raw_peer.h"
 #include "server_process.h"
+#include "test_address.h"
 
 namespace grpc_shm {
 namespace {
@@ -73,15 +74,18 @@ std::string WaitForCancelRequest() {
 class HostileTransportTest : public ::testing::Test {
  protected:
   void StartServer(std::vector<std::string> extra_args = {}) {
-    address_ = "@grpc_shm_hostile_" + std::to_string(getpid()) + "_" +
-               ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    std::vector<std::string> args = {GRPC_SHM_ECHO_SERVER, "--shm=shm:" + address_, "--tcp=-1",
-                                     // gRPC's default, not the 128 MiB of the e2e tests.
-                                     "--channel-arg=grpc.max_receive_message_length=4194304"};
+    address_ = grpc_shm::testing::TestIpcAddress(
+        "grpc_shm_hostile_" + std::to_string(getpid()) + "_" +
+        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::vector<std::string> args = {
+        GRPC_SHM_ECHO_SERVER, "--shm=" + grpc_shm::testing::ShmTargetFor(address_), "--tcp=-1",
+        // gRPC's default, not the 128 MiB of the e2e tests.
+        "--channel-arg=grpc.max_receive_message_length=4194304"};
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     server_ = std::make_unique<ServerProcess>(args);
     ASSERT_TRUE(server_->ok()) << "echo_test_server did not start";
-    stub_ = EchoTest::NewStub(grpc::CreateChannel("shm:" + address_, ChannelCredentials()));
+    stub_ = EchoTest::NewStub(
+        grpc::CreateChannel(grpc_shm::testing::ShmTargetFor(address_), ChannelCredentials()));
     ExpectHonestCallWorks();  // the honest client is connected before the baseline
     baseline_ = UsageOf(server_->pid());
   }
@@ -138,7 +142,7 @@ class HostileTransportTest : public ::testing::Test {
                 now.descriptors - baseline_.descriptors, now.threads - baseline_.threads);
   }
 
-  std::string address_;  // "@name"
+  std::string address_;  // "@name" or a socket file (test_address.h)
   std::unique_ptr<ServerProcess> server_;
   std::unique_ptr<EchoTest::Stub> stub_;
   ProcessUsage baseline_;
@@ -552,7 +556,8 @@ TEST_F(HostileTransportTest, ClientQueuesCallsAboveTheServersStreamLimit) {
 // message and OK. (Before, the hang-up closed the connection with the rest
 // of the ring unread, and the finished call failed with UNAVAILABLE.)
 TEST(HostileServerTest, HangUpWhileTheClientPausedReadingLosesNothing) {
-  const std::string address = "@grpc_shm_raw_server_" + std::to_string(getpid());
+  const std::string address =
+      grpc_shm::testing::TestIpcAddress("grpc_shm_raw_server_" + std::to_string(getpid()));
   std::unique_ptr<ipc::Listener> listener;
   ASSERT_TRUE(ipc::Listener::Listen(address, ipc::Listener::Options(), &listener).ok());
   constexpr int kMessages = 24;  // 1.5 MiB: past the client's 1 MiB cap
@@ -621,7 +626,8 @@ TEST(HostileServerTest, HangUpWhileTheClientPausedReadingLosesNothing) {
   ShmOptions options;
   options.ring_bytes = 4 << 20;
   setenv("GRPC_SHM_POLLER", "thread", 1);
-  auto channel = grpc::CreateCustomChannel("shm:" + address, ChannelCredentials(options), args);
+  auto channel = grpc::CreateCustomChannel(grpc_shm::testing::ShmTargetFor(address),
+                                           ChannelCredentials(options), args);
   auto stub = EchoTest::NewStub(channel);
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + 30s);

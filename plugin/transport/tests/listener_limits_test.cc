@@ -21,6 +21,7 @@
 #include "plugin/ipc/connection.h"
 #include "plugin/platform/platform.h"
 #include "server_process.h"
+#include "test_address.h"
 
 namespace grpc_shm {
 namespace {
@@ -100,17 +101,23 @@ TEST(ListenerLimits, SilentClientsBeyondThePendingLimitAreHungUpOnAndCostNothing
   constexpr int kLimit = 8;
   constexpr int kSilent = 100;
   // What one pending handshake may hold: its socket, its timer, and what
-  // the poller keeps to watch them.
+  // the poller keeps to watch them; without timerfd (portable POSIX) the
+  // timer thread holds the other end of the timer's socketpair as well.
+#ifdef GRPC_SHM_PORTABLE_POSIX
+  constexpr int kFdsPerHandshake = 5;
+#else
   constexpr int kFdsPerHandshake = 4;
+#endif
   const std::string name = UniqueName();
-  ServerProcess server({GRPC_SHM_ECHO_SERVER, "--shm=shm:@" + name,
+  ServerProcess server({GRPC_SHM_ECHO_SERVER, "--shm=" + grpc_shm::testing::TestShmTarget(name),
                         "--max-pending-handshakes=" + std::to_string(kLimit),
                         "--handshake-timeout-ms=" + std::to_string(kLongHandshakeMs)});
   ASSERT_TRUE(server.ok());
   const int fds_before = CountFdsOf(server.pid());
   ASSERT_GT(fds_before, 0);
 
-  std::vector<UniqueHandle> silent = ConnectSilentClients("@" + name, kSilent);
+  std::vector<UniqueHandle> silent =
+      ConnectSilentClients(grpc_shm::testing::TestIpcAddress(name), kSilent);
   // The listener takes clients in order: the first kLimit wait in their
   // handshakes, every later one is hung up on at once.
   for (int i = kLimit; i < kSilent; ++i) {
@@ -125,7 +132,7 @@ TEST(ListenerLimits, SilentClientsBeyondThePendingLimitAreHungUpOnAndCostNothing
   }
 
   silent.clear();  // the pending handshakes end: their slots are free
-  grpc::Status status = HonestCall("shm:@" + name);
+  grpc::Status status = HonestCall(grpc_shm::testing::TestShmTarget(name));
   EXPECT_TRUE(status.ok()) << status.error_code() << " " << status.error_message();
 }
 
@@ -140,26 +147,29 @@ TEST(ListenerLimits, OutOfDescriptorsShedsClientsInsteadOfSpinning) {
   constexpr int kClients = 20;
   const std::string name = UniqueName();
   const std::string log = "/tmp/" + name + ".log";
-  ServerProcess server({GRPC_SHM_ECHO_SERVER, "--shm=shm:@" + name, "--nofile-headroom=64",
+  ServerProcess server({GRPC_SHM_ECHO_SERVER, "--shm=" + grpc_shm::testing::TestShmTarget(name),
+                        "--nofile-headroom=64",
                         "--handshake-timeout-ms=" + std::to_string(kLongHandshakeMs),
                         "--stderr=" + log});
   ASSERT_TRUE(server.ok());
   server.Send("fill-descriptors");
   ASSERT_EQ(server.ReadLineStartingWith("FILLED").rfind("FILLED", 0), 0u);
 
-  std::vector<UniqueHandle> clients = ConnectSilentClients("@" + name, kClients);
+  std::vector<UniqueHandle> clients =
+      ConnectSilentClients(grpc_shm::testing::TestIpcAddress(name), kClients);
   for (int i = 0; i < kClients; ++i) {
     ipc::Status s = platform::WaitForHangup(clients[i].get(), kWaitMs);
     ASSERT_EQ(s.code(), ipc::StatusCode::kPeerClosed)
         << "client " << i << " was neither served nor shed: " << s.ToString();
   }
-  const int failures = CountLinesContaining(log, "accept on @" + name + " failed");
+  const int failures =
+      CountLinesContaining(log, "accept on " + grpc_shm::testing::TestIpcAddress(name) + " failed");
   EXPECT_EQ(failures, 1) << ReadFile(log);
   EXPECT_NE(ReadFile(log).find("Too many open files"), std::string::npos) << ReadFile(log);
 
   server.Send("free-descriptors");
   ASSERT_EQ(server.ReadLineStartingWith("FREED"), "FREED");
-  grpc::Status status = HonestCall("shm:@" + name);
+  grpc::Status status = HonestCall(grpc_shm::testing::TestShmTarget(name));
   EXPECT_TRUE(status.ok()) << status.error_code() << " " << status.error_message();
   ::unlink(log.c_str());
 }
@@ -169,17 +179,17 @@ TEST(ListenerLimits, OutOfDescriptorsShedsClientsInsteadOfSpinning) {
 // instead of being accepted and never heard.
 TEST(ListenerLimits, FutexDoorbellIsRefusedByTheGrpcServerByName) {
   const std::string name = UniqueName();
-  ServerProcess server({GRPC_SHM_ECHO_SERVER, "--shm=shm:@" + name});
+  ServerProcess server({GRPC_SHM_ECHO_SERVER, "--shm=" + grpc_shm::testing::TestShmTarget(name)});
   ASSERT_TRUE(server.ok());
   ipc::ConnectionOptions options = ipc::DefaultConnectionOptions();
   options.doorbell = platform::DoorbellKind::kFutex;
   std::unique_ptr<ipc::Connection> connection;
-  ipc::Status s = ipc::Connect("@" + name, options, &connection);
+  ipc::Status s = ipc::Connect(grpc_shm::testing::TestIpcAddress(name), options, &connection);
   EXPECT_EQ(s.code(), ipc::StatusCode::kProtocol) << s.ToString();
   EXPECT_NE(s.message().find("futex doorbells cannot be polled"), std::string::npos)
       << s.ToString();
   EXPECT_EQ(connection, nullptr);
-  grpc::Status status = HonestCall("shm:@" + name);
+  grpc::Status status = HonestCall(grpc_shm::testing::TestShmTarget(name));
   EXPECT_TRUE(status.ok()) << status.error_code() << " " << status.error_message();
 }
 

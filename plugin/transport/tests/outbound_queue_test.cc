@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "plugin/ipc/connection.h"
+#include "test_address.h"
 
 namespace grpc_shm {
 namespace transport {
@@ -31,8 +32,8 @@ class OutboundQueueTest : public ::testing::Test {
 
   void ConnectPair(uint32_t ring_bytes) {
     static int pairs = 0;
-    const std::string address =
-        "@grpc-shm-outbound-queue-test-" + std::to_string(getpid()) + "-" + std::to_string(pairs++);
+    const std::string address = grpc_shm::testing::TestIpcAddress(
+        "grpc-shm-outbound-queue-test-" + std::to_string(getpid()) + "-" + std::to_string(pairs++));
     std::unique_ptr<ipc::Listener> listener;
     ipc::Listener::Options listen_options;
     listen_options.max_ring_bytes = ring_bytes;

@@ -18,6 +18,7 @@
 
 #include "echo_test.grpc.pb.h"
 #include "grpc_shm/grpc_shm.h"
+#include "test_address.h"
 
 namespace grpc_shm {
 namespace {
@@ -111,7 +112,7 @@ class ServerApiTest : public ::testing::TestWithParam<Transport> {
     const std::string id = std::to_string(getpid()) + "_" + std::to_string(n++);
     switch (GetParam()) {
       case Transport::kShm:
-        target_ = "shm:@grpc_shm_server_api_" + id;
+        target_ = grpc_shm::testing::TestShmTarget("grpc_shm_server_api_" + id);
         builder.AddListeningPort(target_, ServerCredentials());
         break;
       case Transport::kUds:

@@ -19,6 +19,7 @@
 #include "plugin/ipc/connection.h"
 #include "plugin/ipc/metadata_codec.h"
 #include "plugin/platform/platform.h"
+#include "plugin/transport/tests/test_address.h"
 #include "server_process.h"
 
 namespace grpc_shm {
@@ -35,7 +36,10 @@ std::string UniqueSuffix() {
   return std::to_string(getpid()) + "_" + std::to_string(counter++);
 }
 
-std::string UniqueAbstractAddress() { return "shm:@grpc_shm_e2e_" + UniqueSuffix(); }
+// "shm:@name", or a socket file where there are no abstract names.
+std::string UniqueAbstractAddress() {
+  return grpc_shm::testing::TestShmTarget("grpc_shm_e2e_" + UniqueSuffix());
+}
 
 std::chrono::system_clock::time_point In(std::chrono::milliseconds ms) {
   return std::chrono::system_clock::now() + ms;
@@ -803,7 +807,7 @@ TEST_P(ShmOnlyTest, HostileClientDoesNotDisturbOthers) {
   EchoResponse resp;
   ASSERT_TRUE(stub->Unary(&ctx0, EchoRequest(), &resp).ok());
 
-  const std::string ipc_address = address_.substr(4);  // "@name"
+  const std::string ipc_address = grpc_shm::testing::IpcAddressOf(address_);
   {
     // Undecodable metadata opening a stream: that stream is refused.
     std::unique_ptr<ipc::Connection> conn;
@@ -861,7 +865,7 @@ TEST_P(ShmOnlyTest, HostileClientDoesNotDisturbOthers) {
 // per pending handshake, capped at 8, this took the 5 s handshake timeout.)
 TEST_P(ShmOnlyTest, SilentClientsDoNotHoldUpOtherClientsHandshakes) {
   StartServer();
-  const std::string ipc_address = address_.substr(4);  // "@name"
+  const std::string ipc_address = grpc_shm::testing::IpcAddressOf(address_);
   std::vector<platform::UniqueHandle> silent(32);
   for (auto& socket : silent) {
     ASSERT_TRUE(platform::ConnectLocal(ipc_address, 5000, &socket).ok());
@@ -924,7 +928,7 @@ TEST_P(ShmOnlyTest, ClientAndServerInOneProcess) {
 // clients see a hang-up, not the handshake timeout) and frees its address
 // for a new server straight away.
 TEST_P(ShmOnlyTest, ServerShutdownEndsPendingHandshakesAndFreesTheAddress) {
-  const std::string ipc_address = address_.substr(4);
+  const std::string ipc_address = grpc_shm::testing::IpcAddressOf(address_);
   std::vector<platform::UniqueHandle> silent(3);
   {
     InProcessEcho service;
