@@ -430,31 +430,39 @@ void StreamThroughput(const Target& t, bool quick) {
   }
 }
 
+// One-way unary throughput at one size: `n` calls (after a warm-up) with a
+// request of `size` bytes and an empty reply; reports the median MB/s as
+// `scenario`/SizeName(size), or the failure.
+void OneWayThroughput(const Target& t, BenchService::Stub& stub, const std::string& scenario,
+                      size_t size, int n, char fill) {
+  Payload req, resp;
+  req.set_body(std::string(size, fill));
+  req.set_empty_reply(true);
+  uint64_t failed = CallUnary(stub, req, &resp) ? 0 : 1;  // warm-up
+  std::vector<double> mbps;
+  for (int i = 0; i < n; ++i) {
+    auto start = Clock::now();
+    if (!CallUnary(stub, req, &resp)) {
+      ++failed;
+      continue;
+    }
+    const double secs = std::chrono::duration<double>(Clock::now() - start).count();
+    mbps.push_back(size / secs / 1e6);
+  }
+  if (failed > 0) {
+    ReportFailure(t, scenario, SizeName(size), failed, "unary calls failed");
+    return;
+  }
+  Report(t, scenario, SizeName(size), "MB_per_s", Percentile(mbps, 0.5));
+}
+
 // 3. Large unary messages: request of N bytes, empty reply.
 void LargeMessages(const Target& t, bool quick) {
   auto channel = NewChannel(t);
   auto stub = BenchService::NewStub(channel);
   for (size_t mib : {size_t{1}, size_t{16}, size_t{64}}) {
     const int n = quick ? (mib == 64 ? 1 : 2) : (mib == 1 ? 50 : mib == 16 ? 10 : 4);
-    Payload req, resp;
-    req.set_body(std::string(mib << 20, 'L'));
-    req.set_empty_reply(true);
-    uint64_t failed = CallUnary(*stub, req, &resp) ? 0 : 1;  // warm-up
-    std::vector<double> mbps;
-    for (int i = 0; i < n; ++i) {
-      auto start = Clock::now();
-      if (!CallUnary(*stub, req, &resp)) {
-        ++failed;
-        continue;
-      }
-      const double secs = std::chrono::duration<double>(Clock::now() - start).count();
-      mbps.push_back((mib << 20) / secs / 1e6);
-    }
-    if (failed > 0) {
-      ReportFailure(t, "large_unary", SizeName(mib << 20), failed, "unary calls failed");
-      continue;
-    }
-    Report(t, "large_unary", SizeName(mib << 20), "MB_per_s", Percentile(mbps, 0.5));
+    OneWayThroughput(t, *stub, "large_unary", mib << 20, n, 'L');
   }
 }
 
@@ -468,25 +476,7 @@ void SizeSweep(const Target& t, bool quick) {
     // About 256 MiB per size (64 MiB in quick mode), 4 to 2000 calls.
     const size_t budget = quick ? (size_t{64} << 20) : (size_t{256} << 20);
     const int n = static_cast<int>(std::clamp<size_t>(budget / size, quick ? 2 : 4, 2000));
-    Payload req, resp;
-    req.set_body(std::string(size, 'w'));
-    req.set_empty_reply(true);
-    uint64_t failed = CallUnary(*stub, req, &resp) ? 0 : 1;  // warm-up
-    std::vector<double> mbps;
-    for (int i = 0; i < n; ++i) {
-      auto start = Clock::now();
-      if (!CallUnary(*stub, req, &resp)) {
-        ++failed;
-        continue;
-      }
-      const double secs = std::chrono::duration<double>(Clock::now() - start).count();
-      mbps.push_back(size / secs / 1e6);
-    }
-    if (failed > 0) {
-      ReportFailure(t, "sweep", SizeName(size), failed, "unary calls failed");
-      continue;
-    }
-    Report(t, "sweep", SizeName(size), "MB_per_s", Percentile(mbps, 0.5));
+    OneWayThroughput(t, *stub, "sweep", size, n, 'w');
   }
 }
 
