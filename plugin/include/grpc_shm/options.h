@@ -19,10 +19,14 @@ struct ShmOptions {
   // stream through it in chunks. Default: 1 MiB.
   uint32_t ring_bytes = 1u << 20;
 
-  // How long a thread about to sleep on an empty ring polls it first. Spinning
-  // trades CPU for latency. Default: 0 (sleep at once; idle connections cost
-  // no CPU). Note: the gRPC transport's poller does not spin yet (it always
-  // sleeps in epoll); the value is handed to the IPC core's blocking waits.
+  // How long a thread whose call awaits the peer polls the ring before it
+  // sleeps (the client after sending a request, the server after sending a
+  // call's status, a Read with nothing there yet), and how long the IPC
+  // core's blocking waits spin. Adaptive: after a spin that found nothing the
+  // connection skips the next 1, 3, 7, ... (at most 63) chances to spin.
+  // Spinning trades CPU for latency; idle connections never spin. Default:
+  // 50 us (the smallest budget that catches a same-machine answer through
+  // gRPC's call path; see README, Performance). 0: sleep at once.
   std::chrono::nanoseconds spin_budget{std::chrono::microseconds(50)};
 
   // Server only: who may connect, checked against the kernel-reported
