@@ -87,10 +87,6 @@ class SocketReceiver final : public WakeReceiver {
           hung_up_.store(true, std::memory_order_relaxed);
         return;
       }
-      // A short read emptied the socket: asking again would only say EAGAIN
-      // (one system call per wake-up saved). A ring or an end of file that
-      // comes after it is a new readable edge for the poller.
-      if (static_cast<size_t>(n) < sizeof(buf)) return;
     }
   }
 
