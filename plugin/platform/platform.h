@@ -303,6 +303,17 @@ Status ArmTimer(NativeHandle timer, std::chrono::nanoseconds after);
 // A second handle to the same open object (socket, file, ...), closed on exec.
 Status DuplicateHandle(NativeHandle handle, UniqueHandle* out);
 
+// A handle that is readable exactly while `handle` has data to read or its
+// peer has hung up, and that reports nothing else, closed on exec: for an
+// outside poller that always asks for writability too. gRPC's epoll1 poller
+// registers every descriptor edge-triggered for EPOLLIN and EPOLLOUT, so
+// over a socket that carries doorbells both ways each byte the peer drains
+// is a writability edge that wakes a gRPC thread for nothing (3 of the
+// server's 5.6 context switches per unary call). Linux: a private epoll
+// instance watching `handle` for input and hang-up (an epoll handle is never
+// writable); elsewhere a DuplicateHandle.
+Status WatchReadable(NativeHandle handle, UniqueHandle* out);
+
 // Many handles waited on by one thread at once, plus a way for any thread to
 // interrupt that wait: what the transport's poller thread sleeps in. epoll on
 // Linux; kqueue or an I/O completion port would take its place elsewhere.

@@ -161,11 +161,17 @@ GrpcEnginePoller& GrpcEnginePoller::Get() {
 }
 
 ipc::Status GrpcEnginePoller::Add(PollSource* source, const std::vector<Handle>& handles) {
-  // Every duplicate first, so that running out of descriptors registers
-  // nothing rather than leaving a connection half watched.
+  // Every descriptor first, so that running out of them registers nothing
+  // rather than leaving a connection half watched. gRPC owns and closes what
+  // it watches, hence a descriptor of our own for each handle: for input a
+  // watch that never reports writability (see WatchReadable: over a socket
+  // doorbell each byte the peer drains would wake a gRPC thread), for a
+  // hang-up a duplicate, which OnReady probes with CheckAlive.
   std::vector<platform::UniqueHandle> fds(handles.size());
   for (size_t i = 0; i < handles.size(); ++i) {
-    ipc::Status status = platform::DuplicateHandle(handles[i].fd, &fds[i]);
+    ipc::Status status = (handles[i].interest & PollSource::kReadable)
+                             ? platform::WatchReadable(handles[i].fd, &fds[i])
+                             : platform::DuplicateHandle(handles[i].fd, &fds[i]);
     if (!status.ok()) return status;
   }
   auto* reg = new Registration;

@@ -3,6 +3,9 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
+#if defined(__linux__) && !defined(GRPC_SHM_PORTABLE_POSIX)
+#include <sys/epoll.h>
+#endif
 #include <unistd.h>
 
 #include <atomic>
@@ -211,6 +214,62 @@ TEST(EventSetTest, MoreReadyHandlesThanRoomAllGetTheirTurn) {
 }
 
 // Timers a poller waits on (timerfd on Linux, a timer thread elsewhere).
+// WatchReadable: what the transport gives gRPC's poller for a doorbell.
+TEST(WatchReadableTest, ReadableWithDataOrHangupAndNotAfterADrain) {
+  auto set = NewSet();
+  SocketPair pair;
+  UniqueHandle watch;
+  ASSERT_TRUE(WatchReadable(pair.ours.get(), &watch).ok());
+  int tag;
+  ASSERT_TRUE(set->Add(watch.get(), EventSet::kReadable, &tag).ok());
+  EventSet::Event events[4];
+  int n = -1;
+  ASSERT_TRUE(set->Wait(0, events, 4, &n).ok());
+  EXPECT_EQ(n, 0);
+  ASSERT_EQ(::send(pair.theirs.get(), "x", 1, 0), 1);
+  ASSERT_TRUE(set->Wait(-1, events, 4, &n).ok());
+  ASSERT_EQ(n, 1);
+  EXPECT_EQ(events[0].tag, &tag);
+  char byte;
+  ASSERT_EQ(::recv(pair.ours.get(), &byte, 1, 0), 1);
+  ASSERT_TRUE(set->Wait(0, events, 4, &n).ok());
+  EXPECT_EQ(n, 0) << "still readable after the socket was drained";
+  pair.theirs.reset();
+  ASSERT_TRUE(set->Wait(-1, events, 4, &n).ok());
+  ASSERT_EQ(n, 1) << "a hang-up must make the watch readable";
+  set->Remove(watch.get());
+}
+
+#if defined(__linux__) && !defined(GRPC_SHM_PORTABLE_POSIX)
+// gRPC's epoll1 engine watches each descriptor edge-triggered for input and
+// output. Over a socket that rings both ways, the peer draining our ring
+// byte is an output edge: the watch must not pass it on, while the plain
+// duplicate it replaced does (which is what made it worth having).
+int OutputEdgesSeenWhenThePeerDrains(NativeHandle watched, const SocketPair& pair) {
+  UniqueHandle grpc_like(::epoll_create1(EPOLL_CLOEXEC));
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLET;
+  EXPECT_EQ(::epoll_ctl(grpc_like.get(), EPOLL_CTL_ADD, watched, &ev), 0);
+  epoll_event ready[4];
+  // Registering reports the initial state once; take it.
+  (void)::epoll_wait(grpc_like.get(), ready, 4, 0);
+  EXPECT_EQ(::send(pair.ours.get(), "x", 1, 0), 1);
+  (void)::epoll_wait(grpc_like.get(), ready, 4, 0);
+  char byte;
+  EXPECT_EQ(::recv(pair.theirs.get(), &byte, 1, 0), 1);
+  return ::epoll_wait(grpc_like.get(), ready, 4, 0);
+}
+
+TEST(WatchReadableTest, ThePeerDrainingOurBytesWakesNobody) {
+  SocketPair pair;
+  UniqueHandle watch, dup;
+  ASSERT_TRUE(WatchReadable(pair.ours.get(), &watch).ok());
+  ASSERT_TRUE(DuplicateHandle(pair.ours.get(), &dup).ok());
+  EXPECT_EQ(OutputEdgesSeenWhenThePeerDrains(watch.get(), pair), 0);
+  EXPECT_EQ(OutputEdgesSeenWhenThePeerDrains(dup.get(), pair), 1);
+}
+#endif
+
 TEST(TimerTest, ArmedTimerBecomesReadable) {
   UniqueHandle timer;
   ASSERT_TRUE(CreateTimer(&timer).ok());

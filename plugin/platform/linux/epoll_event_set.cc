@@ -90,6 +90,20 @@ Status CreateEventSet(std::unique_ptr<EventSet>* out) {
   return Status::Ok();
 }
 
+Status WatchReadable(NativeHandle handle, UniqueHandle* out) {
+  UniqueHandle epoll(::epoll_create1(EPOLL_CLOEXEC));
+  if (!epoll.valid()) return ErrnoStatus("epoll_create1");
+  // Level-triggered: the watch stays readable until `handle` is drained, so
+  // an edge-triggered outer poller sees one edge per arrival after a drain.
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLRDHUP;
+  if (::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, handle, &ev) != 0) {
+    return ErrnoStatus("epoll_ctl(ADD, " + std::to_string(handle) + ")");
+  }
+  *out = std::move(epoll);
+  return Status::Ok();
+}
+
 }  // namespace platform
 }  // namespace grpc_shm
 
@@ -100,6 +114,10 @@ namespace platform {
 
 Status CreateEventSet(std::unique_ptr<EventSet>*) {
   return Status(StatusCode::kSystem, "no EventSet on this platform yet");
+}
+
+Status WatchReadable(NativeHandle handle, UniqueHandle* out) {
+  return DuplicateHandle(handle, out);
 }
 
 }  // namespace platform

@@ -195,6 +195,12 @@ Status CreateEventSet(std::unique_ptr<EventSet>* out) {
   return Status::Ok();
 }
 
+// No private epoll here, and no need: gRPC's poll() engine, the one these
+// systems run, asks for writability only while it wants to write.
+Status WatchReadable(NativeHandle handle, UniqueHandle* out) {
+  return DuplicateHandle(handle, out);
+}
+
 }  // namespace platform
 }  // namespace grpc_shm
 #endif  // !__linux__
