@@ -2,12 +2,79 @@
 
 #include <grpc/slice.h>
 
+#include <mutex>
+#include <vector>
+
 #include "plugin/platform/platform.h"
 #include "plugin/transport/tsan_handoff.h"
 
 namespace grpc_shm {
 namespace transport {
 namespace {
+
+// Released large buffers, best fit first out. Buffers keep their pages: a
+// reused one holds the bytes of an earlier message, of which only what the
+// new message writes is ever handed out.
+class BufferPool {
+ public:
+  static BufferPool& Get() {
+    static auto* pool = new BufferPool();
+    return *pool;
+  }
+
+  // A pooled buffer of at least `capacity` bytes (the smallest), or nullptr.
+  void* Take(size_t capacity, size_t* got) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto best = buffers_.end();
+    for (auto it = buffers_.begin(); it != buffers_.end(); ++it) {
+      if (it->capacity >= capacity && (best == buffers_.end() || it->capacity < best->capacity)) {
+        best = it;
+      }
+    }
+    if (best == buffers_.end()) return nullptr;
+    void* data = best->data;
+    *got = best->capacity;
+    bytes_ -= best->capacity;
+    buffers_.erase(best);
+    return data;
+  }
+
+  void Give(void* data, size_t capacity) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (buffers_.size() < kPooledLargeBuffers && capacity <= kPooledLargeBytes - bytes_) {
+        buffers_.push_back({data, capacity});
+        bytes_ += capacity;
+        return;
+      }
+    }
+    platform::UnmapLargeBuffer(data, capacity);
+  }
+
+  void ReleaseAll() {
+    std::vector<Buffer> released;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      released.swap(buffers_);
+      bytes_ = 0;
+    }
+    for (const Buffer& b : released) platform::UnmapLargeBuffer(b.data, b.capacity);
+  }
+
+  size_t size() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return buffers_.size();
+  }
+
+ private:
+  struct Buffer {
+    void* data;
+    size_t capacity;
+  };
+  std::mutex mu_;
+  std::vector<Buffer> buffers_;
+  size_t bytes_ = 0;
+};
 
 struct Mapping {
   void* data;
@@ -17,20 +84,31 @@ struct Mapping {
 void ReleaseMapping(void* arg) {
   TakeOver(arg);  // gRPC's slice refcount carried it to this thread
   auto* mapping = static_cast<Mapping*>(arg);
-  platform::UnmapLargeBuffer(mapping->data, mapping->capacity);
+  BufferPool::Get().Give(mapping->data, mapping->capacity);
   delete mapping;
 }
 
 }  // namespace
 
+void ReleasePooledLargeBuffers() { BufferPool::Get().ReleaseAll(); }
+
+size_t PooledLargeBuffers() { return BufferPool::Get().size(); }
+
 std::unique_ptr<LargeMessageBuffer> LargeMessageBuffer::Create(size_t capacity) {
-  void* data = platform::MapLargeBuffer(capacity);
+  size_t got = 0;
+  void* data = BufferPool::Get().Take(capacity, &got);
+  if (data == nullptr) {
+    data = platform::MapLargeBuffer(capacity);
+    got = capacity;
+  }
   if (data == nullptr) return nullptr;
   return std::unique_ptr<LargeMessageBuffer>(
-      new LargeMessageBuffer(static_cast<uint8_t*>(data), capacity));
+      new LargeMessageBuffer(static_cast<uint8_t*>(data), got, capacity));
 }
 
-LargeMessageBuffer::~LargeMessageBuffer() { platform::UnmapLargeBuffer(data_, capacity_); }
+LargeMessageBuffer::~LargeMessageBuffer() {
+  if (data_ != nullptr) BufferPool::Get().Give(data_, mapped_);
+}
 
 bool LargeMessageBuffer::Append(const ipc::FrameView& frame) {
   const size_t n = frame.payload_size();
@@ -41,10 +119,11 @@ bool LargeMessageBuffer::Append(const ipc::FrameView& frame) {
 }
 
 grpc_core::Slice LargeMessageBuffer::TakeSlice() {
-  auto* mapping = new Mapping{data_, capacity_};
+  auto* mapping = new Mapping{data_, mapped_};
   HandOff(mapping);
   grpc_slice slice = grpc_slice_new_with_user_data(data_, size_, ReleaseMapping, mapping);
   data_ = nullptr;  // the slice owns it now
+  mapped_ = 0;
   capacity_ = 0;
   size_ = 0;
   return grpc_core::Slice(slice);

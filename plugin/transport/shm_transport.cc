@@ -98,6 +98,9 @@ void OnTrimTimer(void* arg, grpc_error_handle error) {
         return;
       }
       t->connection->TrimIdleSendRing();
+      // The pool is the process's, not this connection's: a busy connection
+      // elsewhere only maps its next large buffer afresh.
+      ReleasePooledLargeBuffers();
     }
   }
   UnrefTransport(t);
