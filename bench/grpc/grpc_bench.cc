@@ -69,6 +69,7 @@ struct Flags {
   pid_t server_pid = -1;
   bool quick = false;
   int spin_us = -1;  // -1: the library's default spin budget
+  int ring_kib = 0;   // 0: the library's default ring size
   std::string scenarios = "all";
   int connections = 1;  // flood mode
   // server: more listening addresses (gRPC's own transports), comma-separated,
@@ -94,6 +95,8 @@ Flags ParseFlags(int argc, char** argv) {
       f.server_pid = std::atoi(v);
     else if (const char* v = value("spin_us"))
       f.spin_us = std::atoi(v);
+    else if (const char* v = value("ring_kib"))
+      f.ring_kib = std::atoi(v);
     else if (const char* v = value("scenarios"))
       f.scenarios = v;
     else if (const char* v = value("connections"))
@@ -150,6 +153,7 @@ class BenchServiceImpl final : public BenchService::Service {
 grpc_shm::ShmOptions ShmOptionsFor(const Flags& f) {
   grpc_shm::ShmOptions o;
   if (f.spin_us >= 0) o.spin_budget = std::chrono::microseconds(f.spin_us);
+  if (f.ring_kib > 0) o.ring_bytes = static_cast<uint32_t>(f.ring_kib) << 10;
   return o;
 }
 #endif
@@ -1033,7 +1037,7 @@ int main(int argc, char** argv) {
 #endif
   std::fprintf(stderr,
                "usage: %s server|client|inproc|flood [--transport=tcp|uds|shm] [--address=A] "
-               "[--server_pid=P] [--quick] [--spin_us=N] [--scenarios=a,b] "
+               "[--server_pid=P] [--quick] [--spin_us=N] [--ring_kib=N] [--scenarios=a,b] "
                "[--connections=N] [--also_listen=A,B] [--label=NAME]\n",
                argv[0]);
   return 2;
