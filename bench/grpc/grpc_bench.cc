@@ -69,7 +69,7 @@ struct Flags {
   pid_t server_pid = -1;
   bool quick = false;
   int spin_us = -1;  // -1: the library's default spin budget
-  int ring_kib = 0;   // 0: the library's default ring size
+  int ring_kib = 0;  // 0: the library's default ring size
   std::string scenarios = "all";
   int connections = 1;  // flood mode
   // server: more listening addresses (gRPC's own transports), comma-separated,
