@@ -119,16 +119,12 @@ fi
 #  - ListenerLimits.OutOfDescriptorsShedsClientsInsteadOfSpinning: passes
 #    alone, but a client was neither served nor shed in 1 of 2 runs under
 #    -j2 (cause not found yet; also left out of the ASan step);
-#  - HostileTransportTest.: under -j2 load, one server descriptor outlived
-#    the hostile peer by more than the tests' 20 s in 1 of 12 parallel runs
-#    here (cause not found yet); they pass alone, and in the normal and ASan
-#    steps.
 echo "== build (portable POSIX: IPC core and transport tests, Linux-only calls poisoned)"
 cmake -S . -B build-portable -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGRPC_SHM_PORTABLE_POSIX=ON \
   -DGRPC_SHM_BUILD_BENCH=OFF -DGRPC_SHM_BUILD_EXAMPLES=OFF >/dev/null
 cmake --build build-portable -j"$jobs" --target ipc_transport_tests
 echo "== tests on the portable POSIX backends (GRPC_POLL_STRATEGY=poll)"
-portable_exclude='Memfd|Eventfd|EventFd|Futex|Cloexec\.|DefaultListener\.RefusesUnsafeBackends|HostileServer(Doorbell)?\.|HostileRing\.BytesOnTheLivenessSocketArePeerClosed|RingTrim|IdleConnectionGivesItsRingPagesBack|Descriptors\.|OutOfDescriptorsShedsClientsInsteadOfSpinning|HostileTransportTest\.'
+portable_exclude='Memfd|Eventfd|EventFd|Futex|Cloexec\.|DefaultListener\.RefusesUnsafeBackends|HostileServer(Doorbell)?\.|HostileRing\.BytesOnTheLivenessSocketArePeerClosed|RingTrim|IdleConnectionGivesItsRingPagesBack|Descriptors\.|OutOfDescriptorsShedsClientsInsteadOfSpinning'
 GRPC_POLL_STRATEGY=poll ctest --test-dir build-portable --output-on-failure -j"$jobs" --timeout 300 \
   -L 'ipc|transport' -E "$portable_exclude"
 

@@ -1,6 +1,7 @@
 #include "raw_peer.h"
 
 #include <dirent.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <sstream>
@@ -119,7 +120,12 @@ ProcessUsage UsageOf(pid_t pid) {
   }
   if (DIR* dir = opendir((proc + "/fd").c_str())) {
     while (dirent* e = readdir(dir)) {
-      if (e->d_name[0] != '.') ++usage.descriptors;
+      if (e->d_name[0] == '.') continue;
+      ++usage.descriptors;
+      char target[64];
+      const std::string link = proc + "/fd/" + e->d_name;
+      const ssize_t n = readlink(link.c_str(), target, sizeof(target) - 1);
+      if (n > 0 && std::string(target, n) == "anon_inode:[eventfd]") ++usage.eventfds;
     }
     closedir(dir);
   }
@@ -128,6 +134,22 @@ ProcessUsage UsageOf(pid_t pid) {
     if (line.find("/memfd:") != std::string::npos) ++usage.memfd_mappings;
   }
   return usage;
+}
+
+std::string DescribeDescriptors(pid_t pid) {
+  const std::string dir_name = "/proc/" + std::to_string(pid) + "/fd";
+  std::string out;
+  if (DIR* dir = opendir(dir_name.c_str())) {
+    while (dirent* e = readdir(dir)) {
+      if (e->d_name[0] == '.') continue;
+      char target[256];
+      const ssize_t n = readlink((dir_name + "/" + e->d_name).c_str(), target, sizeof(target) - 1);
+      target[n > 0 ? n : 0] = '\0';
+      out += std::string(" ") + e->d_name + "->" + target;
+    }
+    closedir(dir);
+  }
+  return out;
 }
 
 }  // namespace testing

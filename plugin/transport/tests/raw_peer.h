@@ -72,8 +72,11 @@ struct ProcessUsage {
   int descriptors = 0;
   int threads = 0;
   int memfd_mappings = 0;  // mappings of memfd segments (our rings)
+  int eventfds = 0;        // of `descriptors`
 };
 ProcessUsage UsageOf(pid_t pid);
+// "fd -> what it is", one per open descriptor of `pid`: for failure messages.
+std::string DescribeDescriptors(pid_t pid);
 
 }  // namespace testing
 }  // namespace grpc_shm
