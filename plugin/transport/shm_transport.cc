@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "plugin/ipc/frame_format.h"
@@ -302,6 +303,12 @@ void ShmTransport::Source::OnEvent(int role, uint32_t events) {
   }
 }
 
+SpinSlots& ProcessSpinSlots() {
+  static auto* slots =
+      new SpinSlots(SpinSlots::ForThisMachine(std::thread::hardware_concurrency()));
+  return *slots;
+}
+
 void SpinForPeerFrames(ShmTransport* t) {
   const ipc::ring_internal::SealWord* seal;
   {
@@ -310,6 +317,7 @@ void SpinForPeerFrames(ShmTransport* t) {
     // below), and not while another thread is reading it.
     if (t->closed || !t->polling || t->removal_posted || t->reading) return;
     if (!t->spin.ShouldSpin()) return;
+    if (!ProcessSpinSlots().TryAcquire()) return;
     seal = t->connection->NextFrameSeal();
     // The peer need not ring while we watch; OnEvent below announces sleep
     // again (and rechecks the ring) before anyone sleeps.
@@ -317,6 +325,7 @@ void SpinForPeerFrames(ShmTransport* t) {
     RefTransport(t);  // the segment stays mapped while we watch it
   }
   const bool arrived = ipc::Connection::SpinForFrame(seal, t->spin.budget());
+  ProcessSpinSlots().Release();
   {
     std::lock_guard<std::mutex> lock(t->mu);
     t->spin.Record(arrived);

@@ -10,11 +10,12 @@
 // each miss: it skips 1, 3, 7, ... (at most 63) spin opportunities, and one
 // hit restores spinning at once.
 //
-// Not thread-safe: the transport calls it under its lock.
+// SpinPolicy is not thread-safe: the transport calls it under its lock.
 #ifndef GRPC_SHM_TRANSPORT_SPIN_POLICY_H_
 #define GRPC_SHM_TRANSPORT_SPIN_POLICY_H_
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 
@@ -54,6 +55,35 @@ class SpinPolicy {
   std::chrono::nanoseconds budget_;
   uint32_t misses_ = 0;  // consecutive spins that found nothing
   uint32_t skip_ = 0;    // opportunities left to skip
+};
+
+// How many threads of a process may spin at once. A spinning thread holds a
+// CPU: with more spinners than CPUs, the thread that would produce the
+// awaited frame waits for a spinner's time slice (8 channels on 2 CPUs: p99
+// 3.5x TCP's). Past the limit a thread sleeps at once, as with spinning off.
+// Thread-safe.
+class SpinSlots {
+ public:
+  explicit SpinSlots(int slots) : free_(std::max(slots, 1)) {}
+
+  // Takes a slot if one is free; a true result must be followed by Release().
+  bool TryAcquire() {
+    int n = free_.load(std::memory_order_relaxed);
+    while (n > 0) {
+      if (free_.compare_exchange_weak(n, n - 1, std::memory_order_acquire,
+                                      std::memory_order_relaxed)) {
+        return true;
+      }
+    }
+    return false;
+  }
+  void Release() { free_.fetch_add(1, std::memory_order_release); }
+
+  // Half the CPUs, at least one: the peer process needs the other half.
+  static int ForThisMachine(unsigned cpus) { return std::max(1, static_cast<int>(cpus / 2)); }
+
+ private:
+  std::atomic<int> free_;
 };
 
 }  // namespace transport
