@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Unary 32 B p50 with client and server pinned (taskset) to the same CPU and
+# to different CPUs, per transport, in one run: the issue-12 rows that show
+# what a cross-CPU wake-up costs each transport. Median of --rounds rounds
+# (transports alternate within a round).
+#
+#   bench/pinned_unary.sh [--build DIR] [--rounds N] [--out FILE]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=build
+rounds=3
+out=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --build) build="$2"; shift ;;
+    --rounds) rounds="$2"; shift ;;
+    --out) out="$2"; shift ;;
+    *) echo "unknown argument $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+bin="$build/bench/grpc/grpc_bench"
+[ -x "$bin" ] || { echo "no $bin: build first" >&2; exit 1; }
+[ "$(nproc)" -ge 2 ] || { echo "needs 2 CPUs" >&2; exit 1; }
+tmp=$(mktemp -d /tmp/grpc-pinned.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+
+p50() {  # server_cpu client_cpu transport address [client flags]
+  local scpu=$1 ccpu=$2 transport=$3 address=$4
+  shift 4
+  rm -f "$tmp/fifo" "$tmp/ready"
+  mkfifo "$tmp/fifo"
+  taskset -c "$scpu" "$bin" server --transport="$transport" --address="$address" "$@" \
+    <"$tmp/fifo" >"$tmp/ready" &
+  local server=$!
+  exec 9>"$tmp/fifo"
+  for _ in $(seq 200); do grep -q READY "$tmp/ready" 2>/dev/null && break; sleep 0.05; done
+  local pid addr
+  read -r _ pid addr <"$tmp/ready"
+  local rc=0
+  taskset -c "$ccpu" "$bin" client --transport="$transport" --address="$addr" \
+    --server_pid="$pid" --scenarios=unary_latency "$@" >"$tmp/result" || rc=$?
+  exec 9>&-
+  wait "$server" || rc=$?
+  if [ "$rc" != 0 ] || grep -q '^FAILED' "$tmp/result"; then echo FAILED; return; fi
+  awk '$4 == "32B" && $5 == "p50_us" {print $6}' "$tmp/result"
+}
+
+median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+
+rows=("shm, spin off|shm|--spin_us=0" "shm, default spin|shm|" "UDS|uds|" "TCP|tcp|")
+declare -A got
+for r in $(seq "$rounds"); do
+  for placement in same different; do
+    ccpu=0
+    [ "$placement" = same ] && scpu=0 || scpu=1
+    for row in "${rows[@]}"; do
+      IFS='|' read -r label transport flags <<<"$row"
+      case $transport in
+        shm) address="shm://$tmp/s.sock" ;;
+        uds) address="unix:$tmp/u.sock" ;;
+        tcp) address="127.0.0.1:0" ;;
+      esac
+      # shellcheck disable=SC2086
+      got["$label|$placement"]+="$(p50 "$scpu" "$ccpu" "$transport" "$address" $flags) "
+    done
+  done
+done
+
+{
+  echo "Unary 32 B p50 (us), client and server pinned with taskset, median of $rounds rounds, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores"
+  echo
+  echo "| transport | same CPU | different CPUs | runs (same / different) |"
+  echo "|---|---|---|---|"
+  for row in "${rows[@]}"; do
+    label=${row%%|*}
+    same=${got["$label|same"]}
+    diff=${got["$label|different"]}
+    # A failed run is reported, never dropped: it makes the median FAILED.
+    ms=$(grep -q FAILED <<<"$same" && echo FAILED || tr ' ' '\n' <<<"$same" | grep . | median)
+    md=$(grep -q FAILED <<<"$diff" && echo FAILED || tr ' ' '\n' <<<"$diff" | grep . | median)
+    echo "| $label | $ms | $md | $same/ $diff|"
+  done
+} | if [ -n "$out" ]; then tee "$out"; else cat; fi
