@@ -213,7 +213,7 @@ void GrpcEnginePoller::Kick(PollSource* source) {
   if (it != Registry().end()) KickRegistration(it->second);
 }
 
-void GrpcEnginePoller::Yield(PollSource* source) {
+void GrpcEnginePoller::KickAfterOthers(PollSource* source) {
   std::lock_guard<std::mutex> lock(g_mu);
   auto it = Registry().find(source);
   if (it != Registry().end()) KickRegistration(it->second, /*on_executor=*/true);

@@ -263,7 +263,7 @@ void ShmTransport::Source::OnEvent(int role, uint32_t events) {
     if (t->peer_hung_up) break;  // the rest is read below
     if (budget_spent) {
       // Other connections get their turn before we read on.
-      t->poller->Yield(&t->source);
+      t->poller->KickAfterOthers(&t->source);
       break;
     }
     // While reading waits (for gRPC, or for the peer to read what we owe
