@@ -512,7 +512,11 @@ void StartShmTransport(grpc_transport* gt) {
 
 std::string PeerStringFor(const ipc::Connection& connection) {
   const auto& peer = connection.peer();
+#ifdef _WIN32
+  return absl::StrCat("shm:pid=", peer.pid, ",sid=", peer.user_sid);
+#else
   return absl::StrCat("shm:pid=", peer.pid, ",uid=", peer.uid, ",gid=", peer.gid);
+#endif
 }
 
 bool IsShmTransport(grpc_transport* transport) {
