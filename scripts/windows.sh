@@ -4,13 +4,13 @@
 # (cmake/windows, cmake/toolchain-mingw64.cmake) and runs the tests under
 # wine. The gRPC transport is not built for Windows (README, Status).
 #
-#   bash scripts/windows.sh [BUILD_DIR]     (default build-win)
+#   bash scripts/windows.sh [BUILD_DIR]     (default build-win; GRPC_SHM_JOBS=N caps parallelism)
 #
 # Wine's timings mean nothing: nothing here measures time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build="${1:-build-win}"
-jobs="$(nproc)"
+jobs="${GRPC_SHM_JOBS:-$(nproc)}"
 
 bash scripts/setup-windows.sh
 cmake -S cmake/windows -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \

@@ -22,6 +22,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "plugin/ipc/ring.h"
 #include "plugin/ipc/segment_layout.h"
@@ -211,6 +212,12 @@ class Listener {
     // client with the status's message. Empty: anyone who can open the
     // socket.
     std::function<Status(const platform::PeerCredentials&)> admit;
+#ifdef _WIN32
+    // Users or groups, as SID strings, that the named pipe's DACL admits
+    // besides the server's own user (platform::ListenLocal). Windows checks
+    // them when a client opens the pipe, before any handshake.
+    std::vector<std::string> allowed_sids;
+#endif
 #ifdef __linux__
     bool allow_posix_shm = false;
 #else

@@ -168,7 +168,11 @@ Status Listener::Listen(const std::string& address, const Options& options,
                         std::unique_ptr<Listener>* listener) {
   UniqueHandle socket;
   platform::LocalSocketFile bound;
+#ifdef _WIN32
+  Status s = platform::ListenLocal(address, options.backlog, options.allowed_sids, &socket, &bound);
+#else
   Status s = platform::ListenLocal(address, options.backlog, &socket, &bound);
+#endif
   if (!s.ok()) return s;
   listener->reset(new Listener(address, options, std::move(socket), bound));
   return Status::Ok();

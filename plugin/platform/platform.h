@@ -232,6 +232,16 @@ Status ListenLocal(const std::string& address, int backlog, UniqueHandle* listen
                    LocalSocketFile* bound);
 // Removes `address` only if it still is the socket file `bound`.
 void UnlinkLocal(const std::string& address, const LocalSocketFile& bound);
+#ifdef _WIN32
+// ListenLocal whose named pipe admits, besides the server's own user, the
+// users or groups in `allowed_sids` (SID strings such as "S-1-5-32-545"):
+// the pipe's DACL grants each of them access, so Windows refuses anyone
+// else when they open it. A malformed SID fails with kInvalidArgument
+// naming it, and no pipe is created.
+Status ListenLocal(const std::string& address, int backlog,
+                   const std::vector<std::string>& allowed_sids, UniqueHandle* listener,
+                   LocalSocketFile* bound);
+#endif
 
 // A descriptor held in reserve (on /dev/null) for AcceptLocalOrShed.
 Status OpenReserveHandle(UniqueHandle* reserve);

@@ -50,9 +50,14 @@ grpc_core::RefCountedPtr<grpc_auth_context> MakeShmAuthContext(
   AddProperty(context.get(), GRPC_TRANSPORT_SECURITY_LEVEL_PROPERTY_NAME,
               "TSI_PRIVACY_AND_INTEGRITY");
   if (peer.pid >= 0) AddProperty(context.get(), kPeerPidProperty, std::to_string(peer.pid));
+#ifdef _WIN32
+  AddProperty(context.get(), kPeerSidProperty, peer.user_sid);
+  grpc_auth_context_set_peer_identity_property_name(context.get(), kPeerSidProperty);
+#else
   AddProperty(context.get(), kPeerUidProperty, std::to_string(peer.uid));
   AddProperty(context.get(), kPeerGidProperty, std::to_string(peer.gid));
   grpc_auth_context_set_peer_identity_property_name(context.get(), kPeerUidProperty);
+#endif
   return context;
 }
 

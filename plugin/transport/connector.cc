@@ -24,11 +24,40 @@ namespace {
 
 using grpc_core::ExecCtx;
 
+#ifdef _WIN32
+// Who may serve this channel: ShmOptions::allowed_server_sids.
+using ServerIdentity = std::string;
+
+// Whether the server, as Windows reports it (the pipe server's process and
+// its token), runs as a user the channel accepts. Refusing here means a
+// server run by someone else (squatting on the pipe name) never sees a call
+// or its metadata.
+absl::Status CheckServerIdentity(const std::string& address,
+                                 const std::vector<ServerIdentity>& allowed,
+                                 const platform::PeerCredentials& server) {
+  if (allowed.empty() ||
+      std::find(allowed.begin(), allowed.end(), server.user_sid) != allowed.end()) {
+    return absl::OkStatus();
+  }
+  return absl::UnavailableError(
+      absl::StrCat("shm: server on 'shm:", address, "' runs as ", server.user_sid,
+                   ", but this channel requires ", allowed.size() == 1 ? "" : "one of ",
+                   absl::StrJoin(allowed, ", "), " (ShmOptions::allowed_server_sids)"));
+}
+
+std::vector<ServerIdentity> AllowedServersFromArgs(const grpc_core::ChannelArgs& args) {
+  return AllowedServerSidsFromArgs(args);
+}
+#else
+// Who may serve this channel: ShmOptions::allowed_server_uids.
+using ServerIdentity = uid_t;
+
 // Whether the server, as the kernel reports it, runs as a uid the channel
 // accepts. Refusing here means a server run by someone else (squatting on the
 // socket path or abstract name) never sees a call or its metadata.
-absl::Status CheckServerUid(const std::string& address, const std::vector<uid_t>& allowed,
-                            const platform::PeerCredentials& server) {
+absl::Status CheckServerIdentity(const std::string& address,
+                                 const std::vector<ServerIdentity>& allowed,
+                                 const platform::PeerCredentials& server) {
   if (allowed.empty() || std::find(allowed.begin(), allowed.end(), server.uid) != allowed.end()) {
     return absl::OkStatus();
   }
@@ -37,6 +66,11 @@ absl::Status CheckServerUid(const std::string& address, const std::vector<uid_t>
                    ", but this channel requires ", allowed.size() == 1 ? "uid " : "one of uids ",
                    absl::StrJoin(allowed, ", "), " (ShmOptions::allowed_server_uids)"));
 }
+
+std::vector<ServerIdentity> AllowedServersFromArgs(const grpc_core::ChannelArgs& args) {
+  return AllowedServerUidsFromArgs(args);
+}
+#endif
 
 // Connects one subchannel. The IPC handshake blocks, so it runs on the
 // blocking worker; the result is reported back under an ExecCtx, as the
@@ -51,7 +85,7 @@ class ShmConnector : public grpc_core::SubchannelConnector {
       return;
     }
     ipc::ConnectionOptions options = ConnectionOptionsFromArgs(args.channel_args);
-    std::vector<uid_t> server_uids = AllowedServerUidsFromArgs(args.channel_args);
+    std::vector<ServerIdentity> allowed_servers = AllowedServersFromArgs(args.channel_args);
     // Never wait past the subchannel's own connect deadline.
     auto until_deadline = (args.deadline - grpc_core::Timestamp::Now()).millis();
     if (until_deadline > 0 && until_deadline < options.handshake_timeout.count()) {
@@ -66,8 +100,8 @@ class ShmConnector : public grpc_core::SubchannelConnector {
     // The job keeps the connector alive until it has reported.
     grpc_core::RefCountedPtr<grpc_core::SubchannelConnector> self = Ref();
     std::string target = *address;
-    RunBlocking([self, target, options, server_uids]() {
-      static_cast<ShmConnector*>(self.get())->ConnectBlocking(target, options, server_uids);
+    RunBlocking([self, target, options, allowed_servers]() {
+      static_cast<ShmConnector*>(self.get())->ConnectBlocking(target, options, allowed_servers);
     });
   }
 
@@ -78,11 +112,13 @@ class ShmConnector : public grpc_core::SubchannelConnector {
 
  private:
   void ConnectBlocking(const std::string& address, const ipc::ConnectionOptions& options,
-                       const std::vector<uid_t>& server_uids) {
+                       const std::vector<ServerIdentity>& allowed_servers) {
     std::unique_ptr<ipc::Connection> connection;
     ipc::Status status = ipc::Connect(address, options, &connection);
     absl::Status server_ok = absl::OkStatus();
-    if (status.ok()) server_ok = CheckServerUid(address, server_uids, connection->peer());
+    if (status.ok()) {
+      server_ok = CheckServerIdentity(address, allowed_servers, connection->peer());
+    }
     grpc_core::ApplicationCallbackExecCtx callback_exec_ctx;
     ExecCtx exec_ctx;
     grpc_closure* notify;

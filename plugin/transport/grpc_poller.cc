@@ -9,6 +9,36 @@
 
 #include "plugin/platform/platform.h"
 #include "plugin/transport/tsan_handoff.h"
+
+#ifdef _WIN32
+
+// gRPC on Windows has no grpc_fd (no ev_posix.h): its IOCP engine cannot
+// watch our events and pipe, so connections there are always carried by
+// ThreadPoller (ConnectionPoller() in poller.cc asks Usable() first), as
+// wherever gRPC's engine is not epoll1.
+namespace grpc_shm {
+namespace transport {
+
+bool GrpcEnginePoller::Usable() { return false; }
+
+GrpcEnginePoller& GrpcEnginePoller::Get() {
+  static auto* poller = new GrpcEnginePoller();
+  return *poller;
+}
+
+ipc::Status GrpcEnginePoller::Add(PollSource*, const std::vector<Handle>&) {
+  return ipc::Status(ipc::StatusCode::kInvalidArgument,
+                     "gRPC's polling engine cannot watch handles on Windows");
+}
+void GrpcEnginePoller::Remove(PollSource*) {}
+void GrpcEnginePoller::Kick(PollSource*) {}
+void GrpcEnginePoller::KickAfterOthers(PollSource*) {}
+
+}  // namespace transport
+}  // namespace grpc_shm
+
+#else  // !_WIN32
+
 #include "src/core/lib/iomgr/closure.h"
 #include "src/core/lib/iomgr/ev_posix.h"
 #include "src/core/lib/iomgr/exec_ctx.h"
@@ -219,7 +249,7 @@ void GrpcEnginePoller::Kick(PollSource* source) {
   if (it != Registry().end()) KickRegistration(it->second);
 }
 
-void GrpcEnginePoller::Yield(PollSource* source) {
+void GrpcEnginePoller::KickAfterOthers(PollSource* source) {
   std::lock_guard<std::mutex> lock(g_mu);
   auto it = Registry().find(source);
   if (it != Registry().end()) KickRegistration(it->second, /*on_executor=*/true);
@@ -227,3 +257,5 @@ void GrpcEnginePoller::Yield(PollSource* source) {
 
 }  // namespace transport
 }  // namespace grpc_shm
+
+#endif  // _WIN32

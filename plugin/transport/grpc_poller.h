@@ -34,7 +34,7 @@ class GrpcEnginePoller final : public Poller {
   void Kick(PollSource* source) override;
   // The kick runs on gRPC's executor, not at the end of the caller's ExecCtx,
   // so the calling thread goes back to gRPC's other work first.
-  void Yield(PollSource* source) override;
+  void KickAfterOthers(PollSource* source) override;
 };
 
 }  // namespace transport

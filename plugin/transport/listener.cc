@@ -27,8 +27,10 @@ namespace {
 
 using grpc_core::ExecCtx;
 
+#ifndef _WIN32
 // The allow-list, checked during the handshake from the kernel's view of the
 // client, so a refused client learns why (and no memory is set up for it).
+// (Windows: the pipe's DACL is the allow-list; see Listen below.)
 ipc::Status Admit(const ShmOptions& options, const platform::PeerCredentials& peer) {
   const auto& uids = options.allowed_uids;
   const auto& gids = options.allowed_gids;
@@ -41,6 +43,7 @@ ipc::Status Admit(const ShmOptions& options, const platform::PeerCredentials& pe
                                                      std::to_string(peer.gid) +
                                                      " is not in the server's allow-list");
 }
+#endif
 
 class HandshakeSource;
 
@@ -299,11 +302,17 @@ absl::Status AddShmListener(grpc_core::Server* server, const std::string& ipc_ad
   listen_options.handshake_timeout = options.handshake_timeout;
   // Connections are carried by a poller, which cannot wait on a futex.
   listen_options.allow_futex = false;
+#ifdef _WIN32
+  // Windows checks the allow-list itself when a client opens the pipe (its
+  // DACL), group membership included; a malformed SID fails Listen.
+  listen_options.allowed_sids = options.allowed_sids;
+#else
   if (!options.allowed_uids.empty() || !options.allowed_gids.empty()) {
     listen_options.admit = [options](const platform::PeerCredentials& peer) {
       return Admit(options, peer);
     };
   }
+#endif
   ipc::Status status = ipc::Listener::Listen(ipc_address, listen_options, &state->ipc_listener);
   if (!status.ok()) {
     return absl::UnavailableError(

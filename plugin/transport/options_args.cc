@@ -37,12 +37,29 @@ grpc_core::ChannelArgs AddOptionsToArgs(const ShmOptions& options, grpc_core::Ch
              .Set(kArgRingBytes, clamp(NormalizeRingBytes(options.ring_bytes)))
              .Set(kArgSpinNanos, clamp(options.spin_budget.count()))
              .Set(kArgHandshakeMs, clamp(options.handshake_timeout.count()));
+#ifdef _WIN32
+  if (!options.allowed_server_sids.empty()) {
+    args = args.Set(kArgAllowedServerSids, absl::StrJoin(options.allowed_server_sids, ","));
+  }
+#else
   if (!options.allowed_server_uids.empty()) {
     args = args.Set(kArgAllowedServerUids, absl::StrJoin(options.allowed_server_uids, ","));
   }
+#endif
   return args;
 }
 
+#ifdef _WIN32
+std::vector<std::string> AllowedServerSidsFromArgs(const grpc_core::ChannelArgs& args) {
+  std::vector<std::string> sids;
+  absl::optional<absl::string_view> joined = args.GetString(kArgAllowedServerSids);
+  if (!joined.has_value()) return sids;
+  for (absl::string_view part : absl::StrSplit(*joined, ',', absl::SkipEmpty())) {
+    sids.emplace_back(part);
+  }
+  return sids;
+}
+#else
 std::vector<uid_t> AllowedServerUidsFromArgs(const grpc_core::ChannelArgs& args) {
   std::vector<uid_t> uids;
   absl::optional<absl::string_view> joined = args.GetString(kArgAllowedServerUids);
@@ -54,6 +71,7 @@ std::vector<uid_t> AllowedServerUidsFromArgs(const grpc_core::ChannelArgs& args)
   }
   return uids;
 }
+#endif
 
 ipc::ConnectionOptions ConnectionOptionsFromArgs(const grpc_core::ChannelArgs& args) {
   ShmOptions options;

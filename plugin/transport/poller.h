@@ -75,7 +75,7 @@ class Poller {
   // Kick for a source that stopped early to let others have the thread:
   // the kick comes after the sources already waiting for this poller's
   // threads. Same rules as Kick.
-  virtual void Yield(PollSource* source) = 0;
+  virtual void KickAfterOthers(PollSource* source) = 0;
 
   // The process-wide ThreadPoller; its thread starts on first use and is
   // never joined (it outlives every source, which must all be removed
@@ -104,7 +104,7 @@ class ThreadPoller final : public Poller {
   void Remove(PollSource* source) override;
   void Kick(PollSource* source) override;
   // A kick is queued behind the events the thread already collected.
-  void Yield(PollSource* source) override { Kick(source); }
+  void KickAfterOthers(PollSource* source) override { Kick(source); }
 
  private:
   // One watched duplicate handle: the tag its events carry.

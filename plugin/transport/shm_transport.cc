@@ -267,7 +267,7 @@ void ShmTransport::Source::OnEvent(int role, uint32_t events) {
     if (t->peer_hung_up) break;  // the rest is read below
     if (budget_spent) {
       // Other connections get their turn before we read on.
-      t->poller->Yield(&t->source);
+      t->poller->KickAfterOthers(&t->source);
       break;
     }
     // While reading waits (for gRPC, or for the peer to read what we owe
@@ -524,7 +524,11 @@ void StartShmTransport(grpc_transport* gt) {
 
 std::string PeerStringFor(const ipc::Connection& connection) {
   const auto& peer = connection.peer();
+#ifdef _WIN32
+  return absl::StrCat("shm:pid=", peer.pid, ",sid=", peer.user_sid);
+#else
   return absl::StrCat("shm:pid=", peer.pid, ",uid=", peer.uid, ",gid=", peer.gid);
+#endif
 }
 
 bool IsShmTransport(grpc_transport* transport) {

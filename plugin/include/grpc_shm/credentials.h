@@ -54,11 +54,17 @@ std::shared_ptr<grpc::ServerCredentials> ServerCredentials(const ShmOptions& opt
 //   shm_peer_pid, shm_peer_uid, shm_peer_gid   decimal numbers
 // The peer identity (AuthContext::GetPeerIdentity) is shm_peer_uid, so
 // IsPeerAuthenticated() is true. shm_peer_pid is absent where the platform
-// cannot tell it.
+// cannot tell it. Windows has no uid or gid: there the properties are
+// shm_peer_pid and shm_peer_sid (the client's user as a SID string, from its
+// process token), and the peer identity is shm_peer_sid.
 inline constexpr char kTransportSecurityType[] = "shm";
 inline constexpr char kPeerPidProperty[] = "shm_peer_pid";
+#ifdef _WIN32
+inline constexpr char kPeerSidProperty[] = "shm_peer_sid";
+#else
 inline constexpr char kPeerUidProperty[] = "shm_peer_uid";
 inline constexpr char kPeerGidProperty[] = "shm_peer_gid";
+#endif
 
 // Registers the transport with gRPC's core configuration. The credentials
 // functions above do it for you; call this yourself only if your process

@@ -4,10 +4,13 @@
 #ifndef GRPC_SHM_OPTIONS_H_
 #define GRPC_SHM_OPTIONS_H_
 
-#include <sys/types.h>
+#ifndef _WIN32
+#include <sys/types.h>  // uid_t, gid_t
+#endif
 
 #include <chrono>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace grpc_shm {
@@ -29,6 +32,15 @@ struct ShmOptions {
   // gRPC's call path; see README, Performance). 0: sleep at once.
   std::chrono::nanoseconds spin_budget{std::chrono::microseconds(50)};
 
+#ifdef _WIN32
+  // Server only, Windows: who may connect besides the server's own user, as
+  // SID strings ("S-1-5-21-...-1001", or a group's SID such as "S-1-5-32-545").
+  // They become the named pipe's DACL, so Windows itself refuses everyone
+  // else when they open the pipe (group membership included). Empty (the
+  // default): only the user running the server. A malformed SID makes
+  // AddListeningPort fail. Windows has no uid or gid.
+  std::vector<std::string> allowed_sids;
+#else
   // Server only: who may connect, checked against the kernel-reported
   // credentials of the connecting process (SO_PEERCRED). A client is admitted
   // if its uid is in allowed_uids or its gid is in allowed_gids. Both empty
@@ -36,11 +48,21 @@ struct ShmOptions {
   // file permissions are the only gate.
   std::vector<uid_t> allowed_uids;
   std::vector<gid_t> allowed_gids;
+#endif
 
   // Longest the connection handshake (hello, segment and doorbell exchange)
   // may take before the attempt fails. Default: 5 s.
   std::chrono::milliseconds handshake_timeout{5000};
 
+#ifdef _WIN32
+  // Client only, Windows: which users the server may run as, as SID strings
+  // in their S-1-... form (compared as text with the user of the process
+  // that serves the pipe: GetNamedPipeServerProcessId and its token). A
+  // server run by anyone else fails the connection before any call is sent,
+  // and calls fail with UNAVAILABLE naming both. Empty (the default) accepts
+  // any server.
+  std::vector<std::string> allowed_server_sids;
+#else
   // Client only: which uids the server may run as, checked against the
   // kernel-reported credentials of the process that listens on the address
   // (SO_PEERCRED: its uid when it called listen()). A server run by anyone
@@ -48,6 +70,7 @@ struct ShmOptions {
   // connection before any call is sent, and calls fail with UNAVAILABLE
   // naming both uids. Empty (the default) accepts any server.
   std::vector<uid_t> allowed_server_uids;
+#endif
 
   // Server only: how many clients may be in the middle of their handshake
   // at once, per listening address. Further clients are hung up on at once

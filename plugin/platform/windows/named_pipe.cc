@@ -2,7 +2,10 @@
 // "pipe:NAME".
 //
 // - The server's pipe admits only its own user (a DACL with one ACE for the
-//   SID of the server process's user) and no remote clients; the first
+//   SID of the server process's user), plus the users or groups of its
+//   allow-list with just the rights a client needs (kClientAccess: not the
+//   right to create instances of the pipe or change its DACL), and no
+//   remote clients; the first
 //   instance is created with FILE_FLAG_FIRST_PIPE_INSTANCE, so a server never
 //   joins instances someone else created under the same name.
 // - Clients open the pipe at SECURITY_IDENTIFICATION, so a server squatting
@@ -15,6 +18,8 @@
 //   wait on. The read completes when bytes arrive or the peer's end closes
 //   (the peer hung up, or its process died and the kernel closed its
 //   handles): that is the liveness signal.
+#include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -34,6 +39,12 @@ constexpr size_t kMaxPipeName = 200;  // \\.\pipe\ + name stays below 256 charac
 constexpr DWORD kPipeBufferBytes = 64 * 1024;
 constexpr uint32_t kMessageMagic = 0x57485347;  // "GSHW"
 constexpr uint32_t kMaxHandlesPerMessage = 8;
+// What a client opens the pipe with, and all that the allow-list's SIDs are
+// granted: read, write data, and set the pipe's mode. Not GENERIC_WRITE,
+// which includes FILE_APPEND_DATA, on a pipe FILE_CREATE_PIPE_INSTANCE: with
+// it an admitted client could add instances under the server's name and
+// answer other clients.
+constexpr DWORD kClientAccess = FILE_GENERIC_READ | FILE_WRITE_DATA | FILE_WRITE_ATTRIBUTES;
 
 struct MessageHeader {
   uint32_t magic;
@@ -90,6 +101,40 @@ Status ProcessUserSid(HANDLE process, std::string* sid) {
   }
   *sid = text;
   ::LocalFree(text);
+  return Status::Ok();
+}
+
+// The pipe's DACL as SDDL: full access for the user running this process,
+// kClientAccess for each SID of `allowed_sids`, nobody else. Each SID is
+// parsed (ConvertStringSidToSid also takes SDDL aliases such as "BU") and
+// written back in its canonical S-1-... form, so no text of the caller's
+// reaches the SDDL: a malformed one is an error, never a different DACL.
+Status PipeDaclSddl(const std::vector<std::string>& allowed_sids, std::string* sddl) {
+  std::string own;
+  Status s = ProcessUserSid(::GetCurrentProcess(), &own);
+  if (!s.ok()) return s;
+  char access[16];
+  std::snprintf(access, sizeof(access), "0x%lx", static_cast<unsigned long>(kClientAccess));
+  std::string out = "D:P(A;;GA;;;" + own + ")";
+  std::vector<std::string> seen = {own};
+  for (const std::string& text : allowed_sids) {
+    PSID sid = nullptr;
+    if (text.empty() || text.find_first_of("();:") != std::string::npos ||
+        !::ConvertStringSidToSidA(text.c_str(), &sid)) {
+      return Status(StatusCode::kInvalidArgument,
+                    "malformed SID '" + text + "' in the pipe's allow-list (expected S-1-...)");
+    }
+    char* canonical = nullptr;
+    const BOOL ok = ::ConvertSidToStringSidA(sid, &canonical);
+    ::LocalFree(sid);
+    if (!ok) return WindowsErrorStatus("ConvertSidToStringSid");
+    const std::string sid_string = canonical;
+    ::LocalFree(canonical);
+    if (std::find(seen.begin(), seen.end(), sid_string) != seen.end()) continue;
+    seen.push_back(sid_string);
+    out += "(A;;" + std::string(access) + ";;;" + sid_string + ")";
+  }
+  *sddl = std::move(out);
   return Status::Ok();
 }
 
@@ -346,14 +391,13 @@ class PipeListener final : public PipeObject {
   }
 
   static Status Create(const std::wstring& path, const std::string& address,
+                       const std::vector<std::string>& allowed_sids,
                        std::unique_ptr<PipeListener>* out) {
     std::unique_ptr<PipeListener> l(new PipeListener(path));
     if (l->connect_event_ == nullptr) return WindowsErrorStatus("CreateEvent");
-    // The DACL: full access for the user running this process, nobody else.
-    std::string sid;
-    Status s = ProcessUserSid(::GetCurrentProcess(), &sid);
+    std::string sddl;
+    Status s = PipeDaclSddl(allowed_sids, &sddl);
     if (!s.ok()) return s;
-    const std::string sddl = "D:P(A;;GA;;;" + sid + ")";
     if (!::ConvertStringSecurityDescriptorToSecurityDescriptorA(sddl.c_str(), SDDL_REVISION_1,
                                                                 &l->security_, nullptr)) {
       return WindowsErrorStatus("security descriptor " + sddl);
@@ -508,21 +552,27 @@ bool PlausibleHandle(uint64_t v, const std::vector<uint64_t>& all, size_t index)
 
 }  // namespace
 
-Status ListenLocal(const std::string& address, int backlog, UniqueHandle* listener,
+Status ListenLocal(const std::string& address, int backlog,
+                   const std::vector<std::string>& allowed_sids, UniqueHandle* listener,
                    LocalSocketFile* bound) {
   std::wstring path;
   Status s = PipePath(address, &path);
   if (!s.ok()) return s;
   std::unique_ptr<PipeListener> l;
-  s = PipeListener::Create(path, address, &l);
+  s = PipeListener::Create(path, address, allowed_sids, &l);
   if (!s.ok()) return s;
   listener->reset(TagPipeObject(l.release()));
   if (bound != nullptr) *bound = LocalSocketFile{};  // a pipe vanishes with its last handle
   return Status::Ok();
 }
 
+Status ListenLocal(const std::string& address, int backlog, UniqueHandle* listener,
+                   LocalSocketFile* bound) {
+  return ListenLocal(address, backlog, {}, listener, bound);
+}
+
 Status ListenLocal(const std::string& address, int backlog, UniqueHandle* listener) {
-  return ListenLocal(address, backlog, listener, nullptr);
+  return ListenLocal(address, backlog, {}, listener, nullptr);
 }
 
 Status ConnectLocal(const std::string& address, int timeout_ms, UniqueHandle* socket) {
@@ -531,7 +581,7 @@ Status ConnectLocal(const std::string& address, int timeout_ms, UniqueHandle* so
   if (!s.ok()) return s;
   const Clock::time_point deadline = DeadlineFromMs(timeout_ms);
   for (;;) {
-    HANDLE h = ::CreateFileW(path.c_str(), GENERIC_READ | GENERIC_WRITE, 0, nullptr, OPEN_EXISTING,
+    HANDLE h = ::CreateFileW(path.c_str(), kClientAccess, 0, nullptr, OPEN_EXISTING,
                              FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION,
                              nullptr);
     if (h != INVALID_HANDLE_VALUE) {

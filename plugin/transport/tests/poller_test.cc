@@ -203,7 +203,7 @@ TEST_F(PollerTest, GrpcEnginePollerReportsRunningOutOfDescriptors) {
 
 // A connection that stopped reading early to let others have the thread is
 // called again, on either poller.
-TEST_F(PollerTest, YieldCallsTheSourceAgain) {
+TEST_F(PollerTest, KickAfterOthersCallsTheSourceAgain) {
   for (Poller* poller :
        {static_cast<Poller*>(&Poller::Get()), static_cast<Poller*>(&GrpcEnginePoller::Get())}) {
     RecordingSource source;
@@ -214,7 +214,7 @@ TEST_F(PollerTest, YieldCallsTheSourceAgain) {
     ASSERT_TRUE(source.WaitForKicks(1));
     {
       grpc_core::ExecCtx exec_ctx;
-      poller->Yield(&source);
+      poller->KickAfterOthers(&source);
     }
     EXPECT_TRUE(source.WaitForKicks(2));
     {

@@ -4,7 +4,10 @@
 // cross-process behaviour is in plugin/ipc/tests/cross_process_test.cc.
 #include <gtest/gtest.h>
 
+#include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "plugin/platform/platform.h"
 #include "plugin/platform/windows/windows_internal.h"
@@ -70,6 +73,76 @@ TEST(WindowsPipeTest, DaclAdmitsOnlyTheServersOwnUser) {
   EXPECT_EQ(std::string(text), OwnSid());
   ::LocalFree(text);
   ::LocalFree(sd);
+}
+
+// The ACEs of the pipe `address`'s DACL, in order: SID string, access mask.
+std::vector<std::pair<std::string, ACCESS_MASK>> PipeAces(const std::string& address) {
+  std::vector<std::pair<std::string, ACCESS_MASK>> aces;
+  const std::wstring path = L"\\\\.\\pipe\\" + std::wstring(address.begin() + 5, address.end());
+  PACL dacl = nullptr;
+  PSECURITY_DESCRIPTOR sd = nullptr;
+  EXPECT_EQ(::GetNamedSecurityInfoW(path.c_str(), SE_FILE_OBJECT, DACL_SECURITY_INFORMATION,
+                                    nullptr, nullptr, &dacl, nullptr, &sd),
+            static_cast<DWORD>(ERROR_SUCCESS));
+  if (dacl == nullptr) return aces;
+  for (DWORD i = 0; i < dacl->AceCount; ++i) {
+    void* ace = nullptr;
+    EXPECT_TRUE(::GetAce(dacl, i, &ace));
+    auto* allowed = static_cast<ACCESS_ALLOWED_ACE*>(ace);
+    EXPECT_EQ(allowed->Header.AceType, ACCESS_ALLOWED_ACE_TYPE);
+    char* text = nullptr;
+    EXPECT_TRUE(::ConvertSidToStringSidA(&allowed->SidStart, &text));
+    aces.emplace_back(text, allowed->Mask);
+    ::LocalFree(text);
+  }
+  ::LocalFree(sd);
+  return aces;
+}
+
+TEST(WindowsPipeTest, AllowListAddsEachSidWithClientRightsOnly) {
+  const std::string address = UniquePipe("allow");
+  const std::string users = "S-1-5-32-545";  // BUILTIN\Users
+  const std::string other = "S-1-5-21-1-2-3-1001";
+  UniqueHandle listener;
+  // The server's own SID is already there; "BU" is Users' SDDL alias.
+  const Status s = ListenLocal(address, 8, {users, other, OwnSid(), "BU"}, &listener, nullptr);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  // Clients (here, the server's own user) still get in now that they open
+  // the pipe with kClientAccess. Connected before the DACL is read, as in
+  // DaclAdmitsOnlyTheServersOwnUser: under wine, reading it first left the
+  // client waiting for a free instance (not understood).
+  UniqueHandle client_end, server_end;
+  const Status c = ConnectLocal(address, 5000, &client_end);
+  ASSERT_TRUE(c.ok()) << c.ToString();
+  ASSERT_TRUE(WaitReadable(listener.get(), 5000).ok());
+  ASSERT_TRUE(AcceptLocal(listener.get(), &server_end).ok());
+  const auto aces = PipeAces(address);
+  ASSERT_EQ(aces.size(), 3u);
+  EXPECT_EQ(aces[0].first, OwnSid());
+  EXPECT_EQ(aces[1].first, users);
+  EXPECT_EQ(aces[2].first, other);
+  // Read, write data, set the pipe's mode; never create instances of the
+  // pipe or change its DACL.
+  const ACCESS_MASK client = FILE_GENERIC_READ | FILE_WRITE_DATA | FILE_WRITE_ATTRIBUTES;
+  for (size_t i = 1; i < aces.size(); ++i) {
+    EXPECT_EQ(aces[i].second, client) << aces[i].first;
+    EXPECT_EQ(aces[i].second & FILE_CREATE_PIPE_INSTANCE, 0u) << aces[i].first;
+    EXPECT_EQ(aces[i].second & (WRITE_DAC | WRITE_OWNER), 0u) << aces[i].first;
+  }
+}
+
+TEST(WindowsPipeTest, MalformedSidInAllowListFailsAndCreatesNoPipe) {
+  for (const std::string& bad : std::vector<std::string>{
+           "S-1-banana", "", "alice", "S-1-5-32-545)(A;;GA;;;WD", "S-1-5-32-545;"}) {
+    const std::string address = UniquePipe("badsid");
+    UniqueHandle listener;
+    const Status s = ListenLocal(address, 8, {"S-1-5-32-545", bad}, &listener, nullptr);
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << "'" << bad << "': " << s.ToString();
+    EXPECT_NE(s.message().find("malformed SID '" + bad + "'"), std::string::npos) << s.ToString();
+    EXPECT_FALSE(listener.valid());
+    UniqueHandle client_end;
+    EXPECT_FALSE(ConnectLocal(address, 100, &client_end).ok()) << "a pipe exists for " << bad;
+  }
 }
 
 TEST(WindowsPipeTest, SecondServerOnALiveNameIsRefused) {
