@@ -34,9 +34,11 @@ constexpr int kChecksPerClockRead = 64;
 // Polls `done` until it returns true (then true) or `spin`, bounded by
 // `deadline`, has passed (then false). The end is computed after the first
 // batch of checks, not up front, so a message that arrives at once never
-// waits behind a clock read.
+// waits behind a clock read. With `yield`, each batch after the first also
+// offers the CPU to any other runnable thread (sched_yield).
 template <class Done>
-bool SpinUntil(std::chrono::nanoseconds spin, Connection::Clock::time_point deadline, Done done) {
+bool SpinUntil(std::chrono::nanoseconds spin, Connection::Clock::time_point deadline, Done done,
+               bool yield = false) {
   if (spin.count() <= 0) return false;
   Connection::Clock::time_point end{};
   for (bool first = true;; first = false) {
@@ -44,6 +46,7 @@ bool SpinUntil(std::chrono::nanoseconds spin, Connection::Clock::time_point dead
       if (done()) return true;
       GRPC_SHM_CPU_RELAX();
     }
+    if (yield && !first) std::this_thread::yield();
     const Connection::Clock::time_point now = Connection::Clock::now();
     if (first) end = std::min(deadline, now + spin);
     if (now >= end) return false;
@@ -250,8 +253,13 @@ Status Connection::Wait(uint32_t wait_bits, size_t space_needed, Clock::time_poi
 
 bool Connection::SpinForFrame(const ring_internal::SealWord* seal,
                               std::chrono::nanoseconds budget) {
-  return SpinUntil(budget, Clock::time_point::max(),
-                   [seal] { return seal->load(std::memory_order_relaxed) != 0; });
+  // The caller is one of gRPC's threads, which may share the CPUs with more
+  // runnable threads than there are CPUs (8 channels on 2 CPUs): spinning
+  // without yielding made those wait for a spinner's time slice (p99 of 8
+  // channels 3.8 ms, against 0.73 ms with spinning off).
+  return SpinUntil(
+      budget, Clock::time_point::max(),
+      [seal] { return seal->load(std::memory_order_relaxed) != 0; }, /*yield=*/true);
 }
 
 Status Connection::Sleep(uint32_t wait_bits, size_t space_needed, Clock::time_point deadline) {
