@@ -303,6 +303,9 @@ void ShmTransport::Source::OnEvent(int role, uint32_t events) {
   }
 }
 
+// Streams open in this process, over every shm connection.
+std::atomic<int> g_open_streams{0};
+
 SpinSlots& ProcessSpinSlots() {
   static auto* slots =
       new SpinSlots(SpinSlots::ForThisMachine(std::thread::hardware_concurrency()));
@@ -324,7 +327,13 @@ void SpinForPeerFrames(ShmTransport* t) {
     t->connection->StopWaitingForData();
     RefTransport(t);  // the segment stays mapped while we watch it
   }
-  const bool arrived = ipc::Connection::SpinForFrame(seal, t->spin.budget());
+  // Yield between checks only while other calls of this process are open:
+  // their threads may be waiting for this CPU (8 channels on 2 CPUs: p99
+  // 3.8 ms without yielding, 1.3 ms with), whereas a lone call that yields
+  // hands the CPU to an unrelated busy thread for a whole time slice (p99
+  // under the fairness flood 1.8 ms without, 3.9 ms with).
+  const bool yield = g_open_streams.load(std::memory_order_relaxed) > 1;
+  const bool arrived = ipc::Connection::SpinForFrame(seal, t->spin.budget(), yield);
   ProcessSpinSlots().Release();
   {
     std::lock_guard<std::mutex> lock(t->mu);
@@ -359,6 +368,7 @@ int InitStream(grpc_transport* gt, grpc_stream* gs, grpc_stream_refcount* refs,
   auto* s = new (gs) ShmStream(t, refs, id, arena);
   std::lock_guard<std::mutex> lock(t->mu);
   t->all_streams.insert(s);
+  g_open_streams.fetch_add(1, std::memory_order_relaxed);
   if (t->closed) {
     s->cancel_error = t->close_error;
   } else if (id != 0) {
@@ -438,6 +448,7 @@ void DestroyStream(grpc_transport* gt, grpc_stream* gs, grpc_closure* then_sched
     DropInboundLocked(s);
     t->all_streams.erase(s);
   }
+  g_open_streams.fetch_sub(1, std::memory_order_relaxed);
   s->~ShmStream();
   ExecCtx::Run(DEBUG_LOCATION, then_schedule_closure, absl::OkStatus());
 }
