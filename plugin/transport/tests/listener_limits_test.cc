@@ -141,7 +141,8 @@ TEST(ListenerLimits, SilentClientsBeyondThePendingLimitAreHungUpOnAndCostNothing
 // at once, forever, logging the failure each time, and the client would
 // wait for nothing. The listener sheds the connection instead (a spare
 // descriptor lets it take the client off the backlog and hang up): the
-// client learns at once, the failure is logged once, and service resumes
+// client learns at once, the shortage is logged once (by accept or by the
+// handshake that found no descriptor for its timer), and service resumes
 // when descriptors are free.
 TEST(ListenerLimits, OutOfDescriptorsShedsClientsInsteadOfSpinning) {
   constexpr int kClients = 20;
@@ -162,10 +163,12 @@ TEST(ListenerLimits, OutOfDescriptorsShedsClientsInsteadOfSpinning) {
     ASSERT_EQ(s.code(), ipc::StatusCode::kPeerClosed)
         << "client " << i << " was neither served nor shed: " << s.ToString();
   }
-  const int failures =
-      CountLinesContaining(log, "accept on " + grpc_shm::testing::TestIpcAddress(name) + " failed");
-  EXPECT_EQ(failures, 1) << ReadFile(log);
-  EXPECT_NE(ReadFile(log).find("Too many open files"), std::string::npos) << ReadFile(log);
+  // Logged once for the whole shortage: by accept, or by whatever in a
+  // client's handshake needed a descriptor first (its timer, when accept
+  // still found one), whichever failed first.
+  EXPECT_EQ(CountLinesContaining(log, "Too many open files"), 1) << ReadFile(log);
+  EXPECT_EQ(CountLinesContaining(log, "on " + grpc_shm::testing::TestIpcAddress(name)), 1)
+      << ReadFile(log);
 
   server.Send("free-descriptors");
   ASSERT_EQ(server.ReadLineStartingWith("FREED"), "FREED");
