@@ -42,12 +42,21 @@ std::string UniqueName() {
   return "grpc_shm_limits_" + std::to_string(getpid()) + "_" + std::to_string(counter++);
 }
 
+// Descriptors of `pid`, eventfds aside: a handshake holds none (its socket
+// and timer), while gRPC's poll engine (the portable build's) caches a
+// wake-up eventfd for each thread that polls, as its pools grow under load.
 int CountFdsOf(pid_t pid) {
-  DIR* dir = ::opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());
+  const std::string dir_name = "/proc/" + std::to_string(pid) + "/fd";
+  DIR* dir = ::opendir(dir_name.c_str());
   if (dir == nullptr) return -1;
   int n = 0;
   while (dirent* e = ::readdir(dir)) {
-    if (e->d_name[0] != '.') ++n;
+    if (e->d_name[0] == '.') continue;
+    char target[64];
+    const ssize_t len =
+        ::readlink((dir_name + "/" + e->d_name).c_str(), target, sizeof(target) - 1);
+    if (len > 0 && std::string(target, len) == "anon_inode:[eventfd]") continue;
+    ++n;
   }
   ::closedir(dir);
   return n;
