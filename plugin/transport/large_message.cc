@@ -2,6 +2,7 @@
 
 #include <grpc/slice.h>
 
+#include <atomic>
 #include <mutex>
 #include <vector>
 
@@ -76,21 +77,35 @@ class BufferPool {
   size_t bytes_ = 0;
 };
 
+// Bumped by every ReleasePooledLargeBuffers: a buffer handed to gRPC before
+// a release is unmapped when gRPC lets it go, not pooled, so a release also
+// covers the messages still in handlers' hands (a connection that closes
+// must not leave its messages' memory behind).
+std::atomic<uint64_t> g_release_epoch{0};
+
 struct Mapping {
   void* data;
   size_t capacity;
+  uint64_t epoch;
 };
 
 void ReleaseMapping(void* arg) {
   TakeOver(arg);  // gRPC's slice refcount carried it to this thread
   auto* mapping = static_cast<Mapping*>(arg);
-  BufferPool::Get().Give(mapping->data, mapping->capacity);
+  if (mapping->epoch == g_release_epoch.load(std::memory_order_acquire)) {
+    BufferPool::Get().Give(mapping->data, mapping->capacity);
+  } else {
+    platform::UnmapLargeBuffer(mapping->data, mapping->capacity);
+  }
   delete mapping;
 }
 
 }  // namespace
 
-void ReleasePooledLargeBuffers() { BufferPool::Get().ReleaseAll(); }
+void ReleasePooledLargeBuffers() {
+  g_release_epoch.fetch_add(1, std::memory_order_acq_rel);
+  BufferPool::Get().ReleaseAll();
+}
 
 size_t PooledLargeBuffers() { return BufferPool::Get().size(); }
 
@@ -106,9 +121,9 @@ std::unique_ptr<LargeMessageBuffer> LargeMessageBuffer::Create(size_t capacity) 
       new LargeMessageBuffer(static_cast<uint8_t*>(data), got, capacity));
 }
 
-LargeMessageBuffer::~LargeMessageBuffer() {
-  if (data_ != nullptr) BufferPool::Get().Give(data_, mapped_);
-}
+// An unfinished message (its stream or connection ended) is not pooled: its
+// connection is gone or going.
+LargeMessageBuffer::~LargeMessageBuffer() { platform::UnmapLargeBuffer(data_, mapped_); }
 
 bool LargeMessageBuffer::Append(const ipc::FrameView& frame) {
   const size_t n = frame.payload_size();
@@ -119,7 +134,7 @@ bool LargeMessageBuffer::Append(const ipc::FrameView& frame) {
 }
 
 grpc_core::Slice LargeMessageBuffer::TakeSlice() {
-  auto* mapping = new Mapping{data_, mapped_};
+  auto* mapping = new Mapping{data_, mapped_, g_release_epoch.load(std::memory_order_acquire)};
   HandOff(mapping);
   grpc_slice slice = grpc_slice_new_with_user_data(data_, size_, ReleaseMapping, mapping);
   data_ = nullptr;  // the slice owns it now

@@ -9,7 +9,8 @@
 // faulted in, where a fresh mapping per message zero-filled every page
 // (clear_page and the page faults were a third of the receiver's time at
 // 16 MiB). The pool is bounded (kPooledLargeBuffers, kPooledLargeBytes) and
-// emptied by ReleasePooledLargeBuffers, which a connection's idle trim calls.
+// emptied by ReleasePooledLargeBuffers, which a connection's idle trim and
+// every connection's close call.
 //
 // The announced length is the peer's claim: it is only used once it is within
 // the receive size limit, it reserves address space rather than memory (pages
@@ -35,7 +36,8 @@ constexpr size_t kLargeMessageBytes = 4u << 20;
 constexpr size_t kPooledLargeBuffers = 4;
 constexpr size_t kPooledLargeBytes = size_t{256} << 20;
 
-// Unmaps every pooled buffer (buffers in use are not affected). Any thread.
+// Unmaps every pooled buffer; buffers gRPC still holds are unmapped, not
+// pooled, when it releases them. Any thread.
 void ReleasePooledLargeBuffers();
 // What the pool holds now, for tests.
 size_t PooledLargeBuffers();

@@ -189,6 +189,9 @@ void CloseLocked(ShmTransport* t, grpc_error_handle error) {
   if (t->closed) return;
   t->closed = true;
   t->close_error = error;
+  // Whatever large messages this connection brought must not outlive it in
+  // the pool (a killed client's memory stayed there, chaos found).
+  ReleasePooledLargeBuffers();
   grpc_status_code code;
   std::string message;
   ErrorToStatus(error, &code, &message);

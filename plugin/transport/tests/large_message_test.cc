@@ -56,13 +56,22 @@ TEST_F(LargeMessageTest, AReleasedBufferIsReusedAndStillBoundedByTheNewLength) {
   for (size_t i = 0; i < slice.size(); i += 4096) ASSERT_EQ(slice.data()[i], 'b');
 }
 
-TEST_F(LargeMessageTest, AnUnfinishedMessageGivesItsBufferBackToo) {
+TEST_F(LargeMessageTest, AnUnfinishedMessageIsNotPooled) {
   {
     auto buffer = LargeMessageBuffer::Create(6 * kMiB);
     ASSERT_NE(buffer, nullptr);
     ASSERT_TRUE(buffer->Append(FrameOf(std::vector<uint8_t>(kMiB, 'c'))));
-  }  // e.g. the stream was cancelled mid-message
-  EXPECT_EQ(PooledLargeBuffers(), 1u);
+  }  // its stream or connection ended mid-message
+  EXPECT_EQ(PooledLargeBuffers(), 0u);
+}
+
+TEST_F(LargeMessageTest, AMessageHeldAcrossAReleaseIsNotPooledAfterIt) {
+  auto buffer = LargeMessageBuffer::Create(4 * kMiB);
+  ASSERT_NE(buffer, nullptr);
+  grpc_core::Slice held = buffer->TakeSlice();  // a handler still has it
+  ReleasePooledLargeBuffers();                  // e.g. its connection closed
+  held = grpc_core::Slice();
+  EXPECT_EQ(PooledLargeBuffers(), 0u) << "a closed connection's message came back to the pool";
 }
 
 TEST_F(LargeMessageTest, ThePoolIsBoundedAndEmptiedByTheIdleRelease) {
