@@ -3,6 +3,11 @@
 # to different CPUs, per transport, in one run: the issue-12 rows that show
 # what a cross-CPU wake-up costs each transport. Median of --rounds rounds
 # (transports alternate within a round).
+# A third placement, different CPUs with both kept awake, runs a busy loop of
+# the idle scheduling class (chrt --idle) on each CPU: any woken task preempts
+# it at once, but the CPU never halts. On a VM a halted vCPU is descheduled by
+# the host, and waking it costs far more than the wake-up itself; this row
+# shows how much of a transport's cross-CPU latency is that.
 #
 #   bench/pinned_unary.sh [--build DIR] [--rounds N] [--out FILE]
 set -euo pipefail
@@ -51,9 +56,16 @@ median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (
 rows=("shm, spin off|shm|--spin_us=0" "shm, default spin|shm|" "UDS|uds|" "TCP|tcp|")
 declare -A got
 for r in $(seq "$rounds"); do
-  for placement in same different; do
+  for placement in same different awake; do
     ccpu=0
     [ "$placement" = same ] && scpu=0 || scpu=1
+    keepers=()
+    if [ "$placement" = awake ]; then
+      for cpu in 0 1; do
+        chrt --idle 0 taskset -c "$cpu" sh -c 'while :; do :; done' &
+        keepers+=($!)
+      done
+    fi
     for row in "${rows[@]}"; do
       IFS='|' read -r label transport flags <<<"$row"
       case $transport in
@@ -64,14 +76,15 @@ for r in $(seq "$rounds"); do
       # shellcheck disable=SC2086
       got["$label|$placement"]+="$(p50 "$scpu" "$ccpu" "$transport" "$address" $flags) "
     done
+    if [ ${#keepers[@]} -gt 0 ]; then kill "${keepers[@]}" && wait "${keepers[@]}" 2>/dev/null || true; fi
   done
 done
 
 {
   echo "Unary 32 B p50 (us), client and server pinned with taskset, median of $rounds rounds, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores"
   echo
-  echo "| transport | same CPU | different CPUs | runs (same / different) |"
-  echo "|---|---|---|---|"
+  echo "| transport | same CPU | different CPUs | different CPUs, kept awake | runs (same / different / awake) |"
+  echo "|---|---|---|---|---|"
   for row in "${rows[@]}"; do
     label=${row%%|*}
     same=${got["$label|same"]}
@@ -79,6 +92,8 @@ done
     # A failed run is reported, never dropped: it makes the median FAILED.
     ms=$(grep -q FAILED <<<"$same" && echo FAILED || tr ' ' '\n' <<<"$same" | grep . | median)
     md=$(grep -q FAILED <<<"$diff" && echo FAILED || tr ' ' '\n' <<<"$diff" | grep . | median)
-    echo "| $label | $ms | $md | $same/ $diff|"
+    awake=${got["$label|awake"]}
+    ma=$(grep -q FAILED <<<"$awake" && echo FAILED || tr ' ' '\n' <<<"$awake" | grep . | median)
+    echo "| $label | $ms | $md | $ma | $same/ $diff/ $awake|"
   done
 } | if [ -n "$out" ]; then tee "$out"; else cat; fi

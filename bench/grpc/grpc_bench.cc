@@ -76,6 +76,10 @@ struct Flags {
   // for the layout users deploy: one server on shm, UDS and TCP at once.
   std::string also_listen;
   std::string label;  // client: the transport name in RESULT lines, if not --transport
+  // client, large scenario: the sizes in MiB (comma-separated) and, if > 0,
+  // the calls per size; for profiling one size.
+  std::string large_mib = "1,16,64";
+  int large_calls = 0;
 };
 
 Flags ParseFlags(int argc, char** argv) {
@@ -105,6 +109,10 @@ Flags ParseFlags(int argc, char** argv) {
       f.also_listen = v;
     else if (const char* v = value("label"))
       f.label = v;
+    else if (const char* v = value("large_mib"))
+      f.large_mib = v;
+    else if (const char* v = value("large_calls"))
+      f.large_calls = std::atoi(v);
     else if (a == "--quick")
       f.quick = true;
     else {
@@ -464,8 +472,12 @@ void OneWayThroughput(const Target& t, BenchService::Stub& stub, const std::stri
 void LargeMessages(const Target& t, bool quick) {
   auto channel = NewChannel(t);
   auto stub = BenchService::NewStub(channel);
-  for (size_t mib : {size_t{1}, size_t{16}, size_t{64}}) {
-    const int n = quick ? (mib == 64 ? 1 : 2) : (mib == 1 ? 50 : mib == 16 ? 10 : 4);
+  std::istringstream sizes(t.flags.large_mib);
+  for (std::string part; std::getline(sizes, part, ',');) {
+    const size_t mib = static_cast<size_t>(std::atoi(part.c_str()));
+    if (mib == 0) continue;
+    int n = quick ? (mib == 64 ? 1 : 2) : (mib == 1 ? 50 : mib == 16 ? 10 : 4);
+    if (t.flags.large_calls > 0) n = t.flags.large_calls;
     OneWayThroughput(t, *stub, "large_unary", mib << 20, n, 'L');
   }
 }
@@ -1038,7 +1050,8 @@ int main(int argc, char** argv) {
   std::fprintf(stderr,
                "usage: %s server|client|inproc|flood [--transport=tcp|uds|shm] [--address=A] "
                "[--server_pid=P] [--quick] [--spin_us=N] [--ring_kib=N] [--scenarios=a,b] "
-               "[--connections=N] [--also_listen=A,B] [--label=NAME]\n",
+               "[--connections=N] [--also_listen=A,B] [--label=NAME] [--large_mib=1,16,64] "
+               "[--large_calls=N]\n",
                argv[0]);
   return 2;
 }
