@@ -12,20 +12,12 @@
 #   bench/pinned_unary.sh [--build DIR] [--rounds N] [--out FILE]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 build=build
 rounds=3
 out=""
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --build) build="$2"; shift ;;
-    --rounds) rounds="$2"; shift ;;
-    --out) out="$2"; shift ;;
-    *) echo "unknown argument $1" >&2; exit 2 ;;
-  esac
-  shift
-done
-bin="$build/bench/grpc/grpc_bench"
-[ -x "$bin" ] || { echo "no $bin: build first" >&2; exit 1; }
+bench_parse_args build rounds out -- "$@"
+bench_require_bin "$build"
 [ "$(nproc)" -ge 2 ] || { echo "needs 2 CPUs" >&2; exit 1; }
 tmp=$(mktemp -d /tmp/grpc-pinned.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
@@ -33,20 +25,16 @@ trap 'rm -rf "$tmp"' EXIT
 p50() {  # server_cpu client_cpu transport address [client flags]
   local scpu=$1 ccpu=$2 transport=$3 address=$4
   shift 4
-  rm -f "$tmp/fifo" "$tmp/ready"
-  mkfifo "$tmp/fifo"
-  taskset -c "$scpu" "$bin" server --transport="$transport" --address="$address" "$@" \
-    <"$tmp/fifo" >"$tmp/ready" &
-  local server=$!
-  exec 9>"$tmp/fifo"
-  for _ in $(seq 200); do grep -q READY "$tmp/ready" 2>/dev/null && break; sleep 0.05; done
-  local pid addr
-  read -r _ pid addr <"$tmp/ready"
+  if ! bench_start_server "$tmp" taskset -c "$scpu" "$bin" server --transport="$transport" \
+    --address="$address" "$@"; then
+    bench_stop_server || true
+    echo FAILED
+    return
+  fi
   local rc=0
-  taskset -c "$ccpu" "$bin" client --transport="$transport" --address="$addr" \
-    --server_pid="$pid" --scenarios=unary_latency "$@" >"$tmp/result" || rc=$?
-  exec 9>&-
-  wait "$server" || rc=$?
+  taskset -c "$ccpu" "$bin" client --transport="$transport" --address="$server_addr" \
+    --server_pid="$server_grpc_pid" --scenarios=unary_latency "$@" >"$tmp/result" || rc=$?
+  bench_stop_server || rc=$?
   if [ "$rc" != 0 ] || grep -q '^FAILED' "$tmp/result"; then echo FAILED; return; fi
   awk '$4 == "32B" && $5 == "p50_us" {print $6}' "$tmp/result"
 }

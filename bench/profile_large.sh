@@ -14,54 +14,42 @@
 # kernel.perf_event_paranoid <= 1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 build=build
 mib=16
-ncalls=20
+calls=20
 out=""
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --build) build="$2"; shift ;;
-    --mib) mib="$2"; shift ;;
-    --calls) ncalls="$2"; shift ;;
-    --out) out="$2"; shift ;;
-    *) echo "unknown argument $1" >&2; exit 2 ;;
-  esac
-  shift
-done
-bin="$build/bench/grpc/grpc_bench"
-[ -x "$bin" ] || { echo "no $bin: build first" >&2; exit 1; }
+bench_parse_args build mib calls out -- "$@"
+bench_require_bin "$build"
 command -v perf >/dev/null || { echo "perf is missing (apt-get install linux-perf)" >&2; exit 1; }
 hz=2000
 period_ms=$(awk -v hz=$hz 'BEGIN {print 1000 / hz}')
 record=(perf record -q -k CLOCK_MONOTONIC -F "$hz" --call-graph=dwarf,4096)
-flags=(--scenarios=large --large_mib="1,$mib" --large_calls="$ncalls")
+flags=(--scenarios=large --large_mib="1,$mib" --large_calls="$calls")
 tmp=$(mktemp -d /tmp/grpc-profile-large.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
 measure() {  # transport address
   local transport=$1 address=$2
-  rm -f "$tmp"/*.data "$tmp/fifo"
+  rm -f "$tmp"/*.data
   if [ "$transport" = inproc ]; then
     "${record[@]}" -o "$tmp/client.data" "$bin" inproc "${flags[@]}" >"$tmp/result" 2>/dev/null
   else
-    mkfifo "$tmp/fifo"
-    "${record[@]}" -o "$tmp/server.data" "$bin" server --transport="$transport" \
-      --address="$address" <"$tmp/fifo" >"$tmp/ready" 2>/dev/null &
-    local server=$!
-    exec 9>"$tmp/fifo"
-    for _ in $(seq 200); do grep -q READY "$tmp/ready" 2>/dev/null && break; sleep 0.05; done
-    local pid addr
-    read -r _ pid addr <"$tmp/ready"
+    if ! bench_start_server "$tmp" "${record[@]}" -o "$tmp/server.data" "$bin" server \
+      --transport="$transport" --address="$address"; then
+      bench_stop_server || true
+      echo "| $transport | FAILED: the server did not start | | | | |"
+      return
+    fi
     "${record[@]}" -o "$tmp/client.data" "$bin" client --transport="$transport" \
-      --address="$addr" --server_pid="$pid" "${flags[@]}" >"$tmp/result" 2>/dev/null
-    exec 9>&-
-    wait "$server"
+      --address="$server_addr" --server_pid="$server_grpc_pid" "${flags[@]}" >"$tmp/result" 2>/dev/null
+    bench_stop_server
   fi
   if grep -q '^FAILED' "$tmp/result"; then
     echo "| $transport | FAILED: $(grep '^FAILED' "$tmp/result" | head -1) | | | | |"
     return
   fi
-  python3 bench/profile_large.py --label "$transport" --calls "$ncalls" --period_ms "$period_ms" \
+  python3 bench/profile_large.py --label "$transport" --calls "$calls" --period_ms "$period_ms" \
     "$tmp"/*.data
 }
 

@@ -13,18 +13,11 @@
 # (root, or kernel.perf_event_paranoid <= 1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 build=build
 out=""
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --build) build="$2"; shift ;;
-    --out) out="$2"; shift ;;
-    *) echo "unknown argument $1" >&2; exit 2 ;;
-  esac
-  shift
-done
-bin="$build/bench/grpc/grpc_bench"
-[ -x "$bin" ] || { echo "no $bin: build first" >&2; exit 1; }
+bench_parse_args build out -- "$@"
+bench_require_bin "$build"
 command -v perf >/dev/null || { echo "perf is missing (apt-get install linux-perf)" >&2; exit 1; }
 calls=22300
 events=task-clock,context-switches,sched:sched_wakeup,syscalls:sys_enter_sendto,syscalls:sys_enter_sendmsg,syscalls:sys_enter_recvfrom,syscalls:sys_enter_recvmsg,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_futex
@@ -34,19 +27,16 @@ trap 'rm -rf "$tmp"' EXIT
 measure() {  # label transport address spin_flags...
   local label=$1 transport=$2 address=$3
   shift 3
-  mkfifo "$tmp/fifo"
-  perf stat -x, -e "$events" -o "$tmp/server.csv" \
-    "$bin" server --transport="$transport" --address="$address" "$@" <"$tmp/fifo" >"$tmp/ready" &
-  local server=$!
-  exec 9>"$tmp/fifo"
-  for _ in $(seq 200); do grep -q READY "$tmp/ready" 2>/dev/null && break; sleep 0.05; done
-  local pid addr
-  read -r _ pid addr <"$tmp/ready"
+  if ! bench_start_server "$tmp" perf stat -x, -e "$events" -o "$tmp/server.csv" \
+    "$bin" server --transport="$transport" --address="$address" "$@"; then
+    bench_stop_server || true
+    echo "| $label | FAILED: the server did not start | | | | | | | | |"
+    return
+  fi
   perf stat -x, -e "$events" -o "$tmp/client.csv" "$bin" client --transport="$transport" \
-    --address="$addr" --server_pid="$pid" --scenarios=unary_latency "$@" >"$tmp/result"
-  exec 9>&-
-  wait "$server"
-  rm -f "$tmp/fifo"
+    --address="$server_addr" --server_pid="$server_grpc_pid" --scenarios=unary_latency "$@" \
+    >"$tmp/result"
+  bench_stop_server
   local p50
   p50=$(awk '$4 == "32B" && $5 == "p50_us" {print $6}' "$tmp/result")
   for side in client server; do

@@ -28,6 +28,7 @@
 # frames while one client measures its unary latency.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 quick=""
 build=build
@@ -50,8 +51,7 @@ done
 [ -n "$repeat" ] || repeat=$([ -n "$quick" ] && echo 1 || echo 3)
 [ -n "$out" ] || out=bench/results/$([ -n "$quick" ] && echo quick || echo latest)
 mkdir -p "$out"
-bin="$build/bench/grpc/grpc_bench"
-[ -x "$bin" ] || { echo "no $bin: build first (bash scripts/build.sh)" >&2; exit 1; }
+bench_require_bin "$build"
 
 transports="tcp uds inproc"
 mixed=""
@@ -79,29 +79,21 @@ server_flags=()  # extra server flags for the next run_with_server
 run_with_server() {  # transport address [extra client flags]
   local transport=$1 address=$2
   shift 2
-  local fifo="$tmp/stdin.$transport" ready="$tmp/ready.$transport"
-  mkfifo "$fifo"
-  local spin=()
+  local spin=() rc=0
   [ -z "$spin_us" ] || spin=(--spin_us="$spin_us")
-  "$bin" server --transport="$transport" --address="$address" ${spin[@]+"${spin[@]}"} \
-    ${server_flags[@]+"${server_flags[@]}"} <"$fifo" >"$ready" &
-  local server=$!
-  exec 9>"$fifo"  # the server runs until this closes
-  for _ in $(seq 200); do grep -q READY "$ready" 2>/dev/null && break; sleep 0.05; done
-  local rc=0 pid addr
-  if read -r _ pid addr <"$ready"; then
-    # pipefail: rc is the client's status when it fails.
-    "$bin" client --transport="$transport" --address="$addr" --server_pid="$pid" \
-      ${spin[@]+"${spin[@]}"} $quick "$@" | tee -a "$raw" | sed "s/^/  /" || rc=$?
-    [ "$rc" = 0 ] || fail "$transport" "client exited with status $rc"
-  else
+  if ! bench_start_server "$tmp" "$bin" server --transport="$transport" --address="$address" \
+    ${spin[@]+"${spin[@]}"} ${server_flags[@]+"${server_flags[@]}"}; then
     fail "$transport" "server did not start"
+  else
+    # pipefail: rc is the client's status when it fails.
+    "$bin" client --transport="$transport" --address="$server_addr" \
+      --server_pid="$server_grpc_pid" ${spin[@]+"${spin[@]}"} $quick "$@" | tee -a "$raw" |
+      sed "s/^/  /" || rc=$?
+    [ "$rc" = 0 ] || fail "$transport" "client exited with status $rc"
   fi
-  exec 9>&-
   rc=0
-  wait "$server" || rc=$?
+  bench_stop_server || rc=$?
   [ "$rc" = 0 ] || fail "$transport" "server exited with status $rc"
-  rm -f "$fifo" "$ready"
 }
 
 {
