@@ -7,7 +7,12 @@
 #include <string>
 
 #include "grpc_shm/credentials.h"
+#include "src/core/lib/gpr/useful.h"
 #include "src/core/lib/gprpp/unique_type_name.h"
+#include "src/core/lib/iomgr/exec_ctx.h"
+#include "src/core/lib/promise/arena_promise.h"
+#include "src/core/lib/promise/promise.h"
+#include "src/core/tsi/transport_security_interface.h"
 
 namespace grpc_shm {
 namespace transport {
@@ -30,6 +35,41 @@ grpc_core::ChannelArgs WithPointerArg(const grpc_core::ChannelArgs& args, const 
 }
 
 }  // namespace
+
+// What gRPC's client auth filter needs of a channel security connector: the
+// call host check (any host: the address names the server, not the
+// :authority) and no call credentials of its own. The handshake methods are
+// never used: shm connections are made by the shm connector, which gives
+// the subchannel the server's auth context itself.
+class ShmChannelSecurityConnector final : public grpc_channel_security_connector {
+ public:
+  ShmChannelSecurityConnector()
+      : grpc_channel_security_connector(/*url_scheme=*/"", /*channel_creds=*/nullptr,
+                                        /*request_metadata_creds=*/nullptr) {}
+
+  grpc_core::ArenaPromise<absl::Status> CheckCallHost(absl::string_view,
+                                                      grpc_auth_context*) override {
+    return grpc_core::ImmediateOkStatus();
+  }
+  void add_handshakers(const grpc_core::ChannelArgs&, grpc_pollset_set*,
+                       grpc_core::HandshakeManager*) override {}
+  void check_peer(tsi_peer peer, grpc_endpoint*, const grpc_core::ChannelArgs&,
+                  grpc_core::RefCountedPtr<grpc_auth_context>*,
+                  grpc_closure* on_peer_checked) override {
+    tsi_peer_destruct(&peer);
+    grpc_core::ExecCtx::Run(DEBUG_LOCATION, on_peer_checked,
+                            GRPC_ERROR_CREATE("shm channels have no security handshake"));
+  }
+  void cancel_check_peer(grpc_closure*, grpc_error_handle) override {}
+  // There is one, shared by every shm channel.
+  int cmp(const grpc_security_connector* other) const override {
+    return grpc_core::QsortCompare(static_cast<const grpc_security_connector*>(this), other);
+  }
+  grpc_core::UniqueTypeName type() const override {
+    static grpc_core::UniqueTypeName::Factory kFactory("grpc_shm_channel");
+    return kFactory.Create();
+  }
+};
 
 grpc_core::RefCountedPtr<grpc_server_security_connector>
 ShmCoreServerCredentials::create_security_connector(const grpc_core::ChannelArgs&) {
@@ -59,6 +99,11 @@ grpc_core::RefCountedPtr<grpc_auth_context> MakeShmAuthContext(
   grpc_auth_context_set_peer_identity_property_name(context.get(), kPeerUidProperty);
 #endif
   return context;
+}
+
+grpc_core::ChannelArgs WithShmChannelSecurity(const grpc_core::ChannelArgs& args) {
+  static auto* connector = new ShmChannelSecurityConnector();  // never unreffed to 0
+  return WithPointerArg(args, grpc_security_connector_to_arg(connector));
 }
 
 grpc_core::ChannelArgs WithServerCredentials(const grpc_core::ChannelArgs& args,

@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "plugin/ipc/connection.h"
 #include "plugin/transport/address.h"
+#include "plugin/transport/auth_context.h"
 #include "plugin/transport/blocking_worker.h"
 #include "plugin/transport/errors.h"
 #include "plugin/transport/options_args.h"
@@ -137,11 +138,15 @@ class ShmConnector : public grpc_core::SubchannelConnector {
         error = StatusError(GRPC_STATUS_UNAVAILABLE, server_ok.message());
       } else {
         std::string peer = absl::StrCat("shm:", address);
+        // The server's identity, for gRPC's client auth filter and
+        // ClientContext::auth_context (auth_context.h).
+        grpc_core::ChannelArgs connected_args =
+            WithPeerAuthContext(channel_args_, connection->peer());
         grpc_transport* transport =
             CreateShmTransport(std::move(connection), /*is_client=*/true, peer, channel_args_);
         StartShmTransport(transport);
         result_->transport = transport;
-        result_->channel_args = channel_args_;
+        result_->channel_args = connected_args;
       }
     }
     if (notify != nullptr) ExecCtx::Run(DEBUG_LOCATION, notify, error);

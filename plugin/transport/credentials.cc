@@ -68,6 +68,8 @@ class ShmChannelCredentials final : public grpc::ChannelCredentials {
             .SetObject(transport::ShmClientChannelFactory())
             .Set(GRPC_ARG_SERVER_URI, transport::ResolverUriFor(*address))
             .SetIfUnset(GRPC_ARG_DEFAULT_AUTHORITY, "localhost");
+    // So gRPC's client auth filter attaches per-call credentials.
+    channel_args = transport::WithShmChannelSecurity(channel_args);
     auto channel =
         grpc_core::Channel::Create(target.c_str(), channel_args, GRPC_CLIENT_CHANNEL, nullptr);
     if (!channel.ok()) {

@@ -34,7 +34,11 @@ namespace grpc_shm {
 // For grpc::CreateChannel, grpc::CreateCustomChannel (ChannelArguments are
 // honoured) and grpc::experimental::CreateCustomChannelWithInterceptors. The
 // channel is a full gRPC client channel: it connects on demand, reconnects
-// with backoff, and supports WaitForConnected and wait-for-ready.
+// with backoff, and supports WaitForConnected and wait-for-ready. Per-call
+// credentials (ClientContext::set_credentials) are sent as over gRPC's local
+// credentials; ClientContext::auth_context() describes the server as below.
+// grpc::CompositeChannelCredentials does not take these credentials (gRPC
+// composes only its own secure ones): attach call credentials per call.
 std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials(const ShmOptions& options = {});
 
 // For grpc::ServerBuilder::AddListeningPort. SetAuthMetadataProcessor on the
@@ -43,10 +47,12 @@ std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials(const ShmOptions& o
 // reject it or add properties.
 std::shared_ptr<grpc::ServerCredentials> ServerCredentials(const ShmOptions& options = {});
 
-// Who called. On a grpc-shm server, ServerContext::auth_context() (and the
-// auth context an AuthMetadataProcessor is given) describes the client
-// process as the kernel reported it when the client connected (SO_PEERCRED
-// on the handshake socket, so it cannot be forged by the client):
+// Who is at the other end. On a grpc-shm server, ServerContext::auth_context()
+// (and the auth context an AuthMetadataProcessor is given) describes the
+// client process as the kernel reported it when the client connected
+// (SO_PEERCRED on the handshake socket, so it cannot be forged by the
+// client); on a client, ClientContext::auth_context() describes the server
+// process the same way:
 //   transport_security_type  kTransportSecurityType ("shm")
 //   security_level           "TSI_PRIVACY_AND_INTEGRITY", as for gRPC's local
 //                            credentials over a Unix socket: only the two
@@ -55,7 +61,7 @@ std::shared_ptr<grpc::ServerCredentials> ServerCredentials(const ShmOptions& opt
 // The peer identity (AuthContext::GetPeerIdentity) is shm_peer_uid, so
 // IsPeerAuthenticated() is true. shm_peer_pid is absent where the platform
 // cannot tell it. Windows has no uid or gid: there the properties are
-// shm_peer_pid and shm_peer_sid (the client's user as a SID string, from its
+// shm_peer_pid and shm_peer_sid (the peer's user as a SID string, from its
 // process token), and the peer identity is shm_peer_sid.
 inline constexpr char kTransportSecurityType[] = "shm";
 inline constexpr char kPeerPidProperty[] = "shm_peer_pid";

@@ -281,5 +281,82 @@ TEST_F(AuthTest, ServerRunByAnotherUserIsRefusedUnlessItsUidIsAllowed) {
   EXPECT_NE(resp.peer().find("uid=0,"), std::string::npos) << resp.peer();
 }
 
+// Adds "x-token: let-me-in" to every call it is attached to.
+class TokenPlugin final : public grpc::MetadataCredentialsPlugin {
+ public:
+  grpc::Status GetMetadata(grpc::string_ref, grpc::string_ref, const grpc::AuthContext&,
+                           std::multimap<grpc::string, grpc::string>* metadata) override {
+    metadata->emplace("x-token", "let-me-in");
+    return grpc::Status::OK;
+  }
+};
+
+// Per-call credentials (tokens) behave over shm as over gRPC's local
+// credentials: the token reaches the server's processor. Dropping them
+// silently would send a call without the identity its caller attached.
+TEST_F(AuthTest, CallCredentialsReachTheServerAsOverLocalTcp) {
+  auto processor = std::make_shared<TokenProcessor>();
+  StartServer(processor, /*tcp_too=*/true);
+  for (bool shm : {false, true}) {
+    auto stub = shm ? ShmStub() : TcpStub();
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    ctx.set_credentials(grpc::MetadataCredentialsFromPlugin(std::make_unique<TokenPlugin>()));
+    EchoResponse resp;
+    grpc::Status status = stub->Unary(&ctx, EchoRequest(), &resp);
+    EXPECT_TRUE(status.ok()) << (shm ? "shm: " : "tcp: ") << status.error_message();
+  }
+  EXPECT_EQ(service_.handled(), 2);
+}
+
+// The client's side of the same: ClientContext::auth_context() names the
+// server as the kernel reported it when the channel connected.
+TEST_F(AuthTest, ClientCallSeesTheServersKernelCredentialsInItsAuthContext) {
+  StartServer();
+  auto stub = ShmStub();
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  EchoResponse resp;
+  grpc::Status status = stub->Unary(&ctx, EchoRequest(), &resp);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  std::shared_ptr<const grpc::AuthContext> context = ctx.auth_context();
+  ASSERT_NE(context, nullptr);
+  Properties properties = PropertiesOf(*context);
+  EXPECT_EQ(Only(properties, "transport_security_type"), "shm");
+  EXPECT_EQ(Only(properties, "security_level"), "TSI_PRIVACY_AND_INTEGRITY");
+  // The server is this process.
+  EXPECT_EQ(Only(properties, kPeerPidProperty), std::to_string(getpid()));
+  EXPECT_EQ(Only(properties, kPeerUidProperty), std::to_string(getuid()));
+  EXPECT_EQ(Only(properties, kPeerGidProperty), std::to_string(getgid()));
+  EXPECT_TRUE(context->IsPeerAuthenticated());
+  EXPECT_EQ(context->GetPeerIdentityPropertyName(), kPeerUidProperty);
+}
+
+// Adds nothing and fails, as a token fetch that failed does.
+class FailingPlugin final : public grpc::MetadataCredentialsPlugin {
+ public:
+  grpc::Status GetMetadata(grpc::string_ref, grpc::string_ref, const grpc::AuthContext&,
+                           std::multimap<grpc::string, grpc::string>*) override {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "token service down");
+  }
+};
+
+// A call whose credentials fail is not sent, over shm as over local TCP.
+TEST_F(AuthTest, CallWhoseCredentialsFailIsNotSentAsOverLocalTcp) {
+  StartServer(nullptr, /*tcp_too=*/true);
+  for (bool shm : {false, true}) {
+    auto stub = shm ? ShmStub() : TcpStub();
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    ctx.set_credentials(grpc::MetadataCredentialsFromPlugin(std::make_unique<FailingPlugin>()));
+    EchoResponse resp;
+    grpc::Status status = stub->Unary(&ctx, EchoRequest(), &resp);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << (shm ? "shm" : "tcp");
+    EXPECT_NE(status.error_message().find("token service down"), std::string::npos)
+        << (shm ? "shm: " : "tcp: ") << status.error_message();
+  }
+  EXPECT_EQ(service_.handled(), 0);
+}
+
 }  // namespace
 }  // namespace grpc_shm
