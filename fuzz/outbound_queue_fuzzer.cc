@@ -220,7 +220,7 @@ class QueueHarness {
     s.expected.push_back(std::move(e));
     s.pushed = true;
     messages_[serial];
-    queue_.PushMessage(id, 0, &message, [this, serial](grpc_error_handle error) {
+    queue_.PushMessage(id, 0, message, [this, serial](grpc_error_handle error) {
       MessageState& m = messages_[serial];
       ++m.done_calls;
       FUZZ_CHECK(m.done_calls == 1, "message %llu completed %d times",

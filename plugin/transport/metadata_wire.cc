@@ -102,6 +102,31 @@ std::string EncodeMetadata(const grpc_metadata_batch& batch) {
   return sink.Finish();
 }
 
+namespace {
+
+// Counts the entries of known (typed) keys; unknown keys are the
+// application's.
+class DefaultEntryCounter {
+ public:
+  size_t count() const { return count_; }
+  void Encode(const grpc_core::Slice&, const grpc_core::Slice&) {}
+  template <typename Which>
+  void Encode(Which, const typename Which::ValueType&) {
+    ++count_;
+  }
+
+ private:
+  size_t count_ = 0;
+};
+
+}  // namespace
+
+bool HasOnlyDefaultMetadata(const grpc_metadata_batch& batch) {
+  DefaultEntryCounter counter;
+  batch.Encode(&counter);
+  return counter.count() == batch.count();
+}
+
 std::string EncodeStatusTrailers(grpc_status_code code, const std::string& message) {
   ipc::MetadataEncoder encoder;
   encoder.Add("grpc-status", absl::StrCat(static_cast<int>(code)));

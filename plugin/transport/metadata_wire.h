@@ -19,6 +19,9 @@ namespace grpc_shm {
 namespace transport {
 
 std::string EncodeMetadata(const grpc_metadata_batch& batch);
+// Whether `batch` holds only entries gRPC itself defines (no application
+// metadata): chttp2's test for answering with trailers only.
+bool HasOnlyDefaultMetadata(const grpc_metadata_batch& batch);
 // Trailers that carry only a status, for cancellations.
 std::string EncodeStatusTrailers(grpc_status_code code, const std::string& message);
 // Appends decoded entries to `batch`. Entries gRPC cannot parse are dropped

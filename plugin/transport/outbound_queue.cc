@@ -46,14 +46,14 @@ void OutboundQueue::PushFrame(uint8_t type, uint32_t stream_id, uint8_t flags, u
   Schedule(stream_id, &queue);
 }
 
-void OutboundQueue::PushMessage(uint32_t stream_id, uint8_t flags, grpc_core::SliceBuffer* message,
-                                MessageDone done) {
+void OutboundQueue::PushMessage(uint32_t stream_id, uint8_t flags,
+                                const grpc_core::SliceBuffer& message, MessageDone done) {
   Item item;
   item.header.type = ipc::kFrameMessage;
   item.header.stream_id = stream_id;
   item.header.flags = flags;
   item.is_message = true;
-  item.message.Swap(message);
+  item.message = message.Copy();  // references, no bytes copied
   item.done = std::move(done);
   StreamQueue& queue = QueueOf(stream_id);
   queue.items.push_back(std::move(item));

@@ -61,8 +61,10 @@ class OutboundQueue {
   // A metadata or reset frame, after the stream's earlier frames.
   void PushFrame(uint8_t type, uint32_t stream_id, uint8_t flags, uint32_t aux,
                  std::string payload);
-  // A message; its bytes are moved out of `message`.
-  void PushMessage(uint32_t stream_id, uint8_t flags, grpc_core::SliceBuffer* message,
+  // A message. Its slices are referenced, not taken: `message` stays as it
+  // is, as gRPC's retry filter needs (it sends the same buffer again with
+  // each attempt; chttp2 references it too).
+  void PushMessage(uint32_t stream_id, uint8_t flags, const grpc_core::SliceBuffer& message,
                    MessageDone done);
 
   // Writes as much as fits. OK when all that may be sent is in the ring

@@ -149,7 +149,8 @@ void DeliverTrailingMetadata(ShmStream* s) {
 // transport already failed with `error`.
 void FailOp(ShmStream* s, grpc_transport_stream_op_batch* op, grpc_error_handle error) {
   auto* p = op->payload;
-  if (op->send_message) p->send_message.send_message->Clear();
+  // A send_message's buffer is left as it is: gRPC's retry filter may send
+  // it again on another attempt.
   if (op->recv_initial_metadata) {
     if (p->recv_initial_metadata.trailing_metadata_available != nullptr) {
       *p->recv_initial_metadata.trailing_metadata_available = true;
@@ -169,7 +170,21 @@ void FailOp(ShmStream* s, grpc_transport_stream_op_batch* op, grpc_error_handle 
   }
 }
 
-grpc_error_handle SendInitialMetadataLocked(ShmStream* s, grpc_transport_stream_op_batch* op) {
+// A server that ends a call in the batch that starts its response, with no
+// message and no metadata of the application's, answers with the trailers
+// alone, as chttp2 does (writing.cc: a Trailers-Only response). The client
+// then knows the server sent no response headers, which is what lets gRPC's
+// retry filter retry a failed attempt (gRFC A6); with headers first it
+// commits the call to that attempt.
+bool IsTrailersOnlyResponse(const ShmStream* s, const grpc_transport_stream_op_batch* op) {
+  return !s->t->is_client && op->send_initial_metadata && op->send_trailing_metadata &&
+         !op->send_message && s->sent == HalfState::kIdle &&
+         HasOnlyDefaultMetadata(*op->payload->send_initial_metadata.send_initial_metadata);
+}
+
+// `on_wire` false: the initial metadata is dropped (trailers only).
+grpc_error_handle SendInitialMetadataLocked(ShmStream* s, grpc_transport_stream_op_batch* op,
+                                            bool on_wire) {
   ShmTransport* t = s->t;
   if (s->sent != HalfState::kIdle) return GRPC_ERROR_CREATE("Extra initial metadata");
   if (t->is_client) {
@@ -182,8 +197,10 @@ grpc_error_handle SendInitialMetadataLocked(ShmStream* s, grpc_transport_stream_
     OpenClientStreamLocked(s);
   }
   auto& p = op->payload->send_initial_metadata;
-  t->outbound.PushFrame(ipc::kFrameInitialMetadata, s->id, 0, 0,
-                        EncodeMetadata(*p.send_initial_metadata));
+  if (on_wire) {
+    t->outbound.PushFrame(ipc::kFrameInitialMetadata, s->id, 0, 0,
+                          EncodeMetadata(*p.send_initial_metadata));
+  }
   s->sent = HalfState::kHeaders;
   t->inbound.ping_strikes = 0;  // as chttp2: sending resets the peer's strikes
   if (p.peer_string != nullptr) {
@@ -248,7 +265,7 @@ static bool PerformStreamOpLocked(ShmTransport* t, ShmStream* s,
   }
   grpc_error_handle error = s->cancel_error;
   if (error.ok() && op->send_initial_metadata) {
-    error = SendInitialMetadataLocked(s, op);
+    error = SendInitialMetadataLocked(s, op, /*on_wire=*/!IsTrailersOnlyResponse(s, op));
     if (!error.ok()) s->cancel_error = error;
   }
   if (!error.ok()) {
@@ -260,14 +277,14 @@ static bool PerformStreamOpLocked(ShmTransport* t, ShmStream* s,
   if (op->send_message) {
     auto& p = op->payload->send_message;
     if (ReadClosed(s) && (t->is_client || s->sent == HalfState::kEnded)) {
-      // Nobody will read it: the peer already ended the call.
-      p.send_message->Clear();
+      // Nobody will read it: the peer already ended the call. (Its buffer
+      // stays as it is, as in FailOp.)
       p.stream_write_closed = true;
     } else {
       uint8_t flags = (p.flags & GRPC_WRITE_INTERNAL_COMPRESS) ? ipc::kFlagCompressed : 0;
       batch->Start();
       auto* payload = op->payload;
-      t->outbound.PushMessage(s->id, flags, p.send_message,
+      t->outbound.PushMessage(s->id, flags, *p.send_message,
                               [batch, s, payload](grpc_error_handle e) {
                                 if (!e.ok() && s->writes_closed_by_peer) {
                                   // Not a failure of the call: gRPC fails the

@@ -51,7 +51,7 @@ class OutboundQueueTest : public ::testing::Test {
   void PushMessage(uint32_t stream_id, size_t bytes) {
     grpc_core::SliceBuffer message;
     message.Append(grpc_core::Slice::FromCopiedString(std::string(bytes, 'm')));
-    queue_.PushMessage(stream_id, 0, &message, [this](grpc_error_handle error) {
+    queue_.PushMessage(stream_id, 0, message, [this](grpc_error_handle error) {
       ++(error.ok() ? messages_sent_ : messages_dropped_);
     });
   }
@@ -79,6 +79,28 @@ class OutboundQueueTest : public ::testing::Test {
   int messages_sent_ = 0;
   int messages_dropped_ = 0;
 };
+
+// gRPC's retry filter sends one cached buffer with every attempt: a queued
+// message references the caller's slices and leaves them as they were,
+// whether it is written or dropped.
+TEST_F(OutboundQueueTest, MessagesLeaveTheCallersBufferIntact) {
+  grpc_core::SliceBuffer sent, dropped;
+  sent.Append(grpc_core::Slice::FromCopiedString("first half "));
+  sent.Append(grpc_core::Slice::FromCopiedString("second half"));
+  dropped.Append(grpc_core::Slice::FromCopiedString("never written"));
+  queue_.PushMessage(1, 0, sent, [this](grpc_error_handle e) { ++messages_sent_; });
+  queue_.HoldStream(3);
+  queue_.PushMessage(3, 0, dropped, [this](grpc_error_handle e) { ++messages_dropped_; });
+  ASSERT_TRUE(queue_.Flush(sender_.get()).ok());
+  queue_.DropStream(3, GRPC_ERROR_CREATE("cancelled"));
+  EXPECT_EQ(messages_sent_, 1);
+  EXPECT_EQ(messages_dropped_, 1);
+  std::vector<Received> got = ReadAll();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].bytes, sent.Length());
+  EXPECT_EQ(sent.JoinIntoString(), "first half second half");
+  EXPECT_EQ(dropped.JoinIntoString(), "never written");
+}
 
 TEST_F(OutboundQueueTest, StreamOutOfWindowWaitsWhileOtherStreamsPass) {
   const size_t big = kStreamWindow + 1;  // starts, then overdraws

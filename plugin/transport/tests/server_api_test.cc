@@ -1,6 +1,7 @@
 // The server side of every gRPC C++ API over the shm transport, with UDS and
 // TCP as the oracle: callback services (unary and bidi reactors), the
-// completion-queue async API, and server interceptors. The servers run in
+// completion-queue async API, and server interceptors; and gRPC's retries,
+// which replay a call's messages on a new stream of the same connection. The servers run in
 // this process (the APIs are what is under test; cross-process behaviour is
 // covered by transport_e2e_test).
 #include <dirent.h>
@@ -103,6 +104,44 @@ class TaggingInterceptorFactory : public grpc::experimental::ServerInterceptorFa
   std::atomic<int>* calls_;
 };
 
+// Fails the first `failures` attempts of each method with UNAVAILABLE, then
+// answers; counts attempts. ClientStream reads every message before it
+// decides, so a retried attempt must have been sent them all again.
+class FlakyEcho final : public EchoTest::Service {
+ public:
+  explicit FlakyEcho(int failures) : failures_(failures) {}
+
+  grpc::Status Unary(grpc::ServerContext*, const EchoRequest* req, EchoResponse* resp) override {
+    if (attempts_.fetch_add(1) < failures_) {
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "try again");
+    }
+    resp->set_message(req->message());
+    return grpc::Status::OK;
+  }
+  grpc::Status ClientStream(grpc::ServerContext*, grpc::ServerReader<EchoRequest>* reader,
+                            EchoResponse* resp) override {
+    EchoRequest req;
+    std::string all;
+    int received = 0;
+    while (reader->Read(&req)) {
+      all += req.message();
+      ++received;
+    }
+    if (attempts_.fetch_add(1) < failures_) {
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "try again");
+    }
+    resp->set_message(all);
+    resp->set_received(received);
+    return grpc::Status::OK;
+  }
+  int attempts() const { return attempts_.load(); }
+  void Reset() { attempts_ = 0; }
+
+ private:
+  const int failures_;
+  std::atomic<int> attempts_{0};
+};
+
 class ServerApiTest : public ::testing::TestWithParam<Transport> {
  protected:
   // Adds the listening port for this transport; Target() is valid after
@@ -124,11 +163,11 @@ class ServerApiTest : public ::testing::TestWithParam<Transport> {
         break;
     }
   }
-  std::unique_ptr<EchoTest::Stub> Stub() {
+  std::unique_ptr<EchoTest::Stub> Stub(const grpc::ChannelArguments& args = {}) {
     if (GetParam() == Transport::kTcp) target_ = "127.0.0.1:" + std::to_string(port_);
     auto creds =
         GetParam() == Transport::kShm ? ChannelCredentials() : grpc::InsecureChannelCredentials();
-    return EchoTest::NewStub(grpc::CreateChannel(target_, creds));
+    return EchoTest::NewStub(grpc::CreateCustomChannel(target_, creds, args));
   }
 
   std::string target_;
@@ -165,6 +204,53 @@ TEST_P(ServerApiTest, CallbackServiceUnaryAndBidi) {
   ASSERT_TRUE(stream->WritesDone());
   grpc::Status status = stream->Finish();
   EXPECT_TRUE(status.ok()) << status.error_message();
+  server->Shutdown();
+}
+
+// A service config's retry policy: attempts that fail with a retryable code
+// are sent again, with their messages, until one succeeds.
+TEST_P(ServerApiTest, RetryPolicyRetriesUnaryAndClientStreamingCalls) {
+  FlakyEcho service(/*failures=*/2);
+  grpc::ServerBuilder builder;
+  Listen(builder);
+  builder.RegisterService(&service);
+  auto server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  grpc::ChannelArguments args;
+  args.SetServiceConfigJSON(R"({"methodConfig": [{
+      "name": [{"service": "grpc_shm.test.EchoTest"}],
+      "retryPolicy": {"maxAttempts": 3, "initialBackoff": "0.01s", "maxBackoff": "0.01s",
+                      "backoffMultiplier": 1, "retryableStatusCodes": ["UNAVAILABLE"]}}]})");
+  auto stub = Stub(args);
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    EchoRequest req;
+    req.set_message("unary");
+    EchoResponse resp;
+    grpc::Status status = stub->Unary(&ctx, req, &resp);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(resp.message(), "unary");
+    EXPECT_EQ(service.attempts(), 3);
+  }
+  service.Reset();
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  EchoResponse resp;
+  auto writer = stub->ClientStream(&ctx, &resp);
+  std::string sent;
+  for (int i = 0; i < 10; ++i) {
+    EchoRequest req;
+    req.set_message("m" + std::to_string(i));
+    sent += req.message();
+    ASSERT_TRUE(writer->Write(req));
+  }
+  ASSERT_TRUE(writer->WritesDone());
+  grpc::Status status = writer->Finish();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(resp.message(), sent);  // the third attempt got every message
+  EXPECT_EQ(resp.received(), 10);
+  EXPECT_EQ(service.attempts(), 3);
   server->Shutdown();
 }
 
