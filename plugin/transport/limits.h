@@ -3,23 +3,24 @@
 // chttp2, where there is one), and where it is enforced. A peer that breaks
 // one of these costs a status for that stream or that connection only.
 //
-// | limit                        | default         | channel arg | enforced in            |
-// |------------------------------|-----------------|-----------------------------------------------|------------------------|
-// | stream window (flow control) | 4 MiB           | fixed (kStreamWindow) | inbound.cc,
-// outbound_queue.cc | | message size on receive      | 4 MiB           |
-// GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH (-1: none)| inbound.cc, per chunk  | | metadata block size |
-// 8 KiB           | GRPC_ARG_MAX_METADATA_SIZE                    | inbound.cc, before copy| |
-// concurrent streams (server)  | 4096            | GRPC_ARG_MAX_CONCURRENT_STREAMS               |
-// inbound.cc, on open    | | received bytes awaiting gRPC | 64 MiB          |
-// grpc_shm.max_inbound_bytes                    | inbound.cc (pauses reading) | | frames we must
-// answer, queued| 10000           | fixed (chttp2's DEFAULT_MAX_PENDING_INDUCED_FRAMES) |
-// inbound.cc (pauses reading) | | pings without data           | 2 strikes       |
-// GRPC_ARG_HTTP2_MAX_PING_STRIKES,              | inbound.cc (goaway)    | | | per 5 min       |
-// GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS |                | | streams reset or
-// refused     | 1000 burst,     | grpc_shm.max_resets_per_second                | inbound.cc
-// (goaway)    | |                              | 1000 per second | |                        | |
-// frames read per wake-up      | 256             | fixed (kReadBudgetFrames)                     |
-// shm_transport.cc       |
+// stream window (flow control): 4 MiB, fixed (kStreamWindow);
+//     inbound.cc and outbound_queue.cc.
+// message size on receive: 4 MiB, GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH
+//     (-1: none); inbound.cc, on every chunk.
+// metadata block size: 8 KiB, GRPC_ARG_MAX_METADATA_SIZE; inbound.cc,
+//     before the block is copied.
+// concurrent streams (server): 4096, GRPC_ARG_MAX_CONCURRENT_STREAMS;
+//     inbound.cc, when a stream opens.
+// received bytes awaiting gRPC: 64 MiB, grpc_shm.max_inbound_bytes;
+//     inbound.cc (reading pauses).
+// frames we must answer, queued: 10000, fixed (chttp2's
+//     DEFAULT_MAX_PENDING_INDUCED_FRAMES); inbound.cc (reading pauses).
+// pings without data: 2 strikes per 5 min, GRPC_ARG_HTTP2_MAX_PING_STRIKES
+//     and GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS; inbound.cc
+//     (goaway).
+// streams reset or refused: bursts of 1000, 1000 per second,
+//     grpc_shm.max_resets_per_second; inbound.cc (goaway).
+// frames read per wake-up: 256, fixed (kReadBudgetFrames); shm_transport.cc.
 #ifndef GRPC_SHM_TRANSPORT_LIMITS_H_
 #define GRPC_SHM_TRANSPORT_LIMITS_H_
 
