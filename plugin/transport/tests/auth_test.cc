@@ -166,6 +166,16 @@ class AuthTest : public ::testing::Test {
     return status;
   }
 
+  // One call with per-call credentials from `plugin`.
+  static grpc::Status CallWithCredentials(EchoTest::Stub* stub,
+                                          std::unique_ptr<grpc::MetadataCredentialsPlugin> plugin) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    ctx.set_credentials(grpc::MetadataCredentialsFromPlugin(std::move(plugin)));
+    EchoResponse resp;
+    return stub->Unary(&ctx, EchoRequest(), &resp);
+  }
+
   AuthReportingService service_;
   std::string address_;
   int tcp_port_ = 0;
@@ -298,12 +308,8 @@ TEST_F(AuthTest, CallCredentialsReachTheServerAsOverLocalTcp) {
   auto processor = std::make_shared<TokenProcessor>();
   StartServer(processor, /*tcp_too=*/true);
   for (bool shm : {false, true}) {
-    auto stub = shm ? ShmStub() : TcpStub();
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    ctx.set_credentials(grpc::MetadataCredentialsFromPlugin(std::make_unique<TokenPlugin>()));
-    EchoResponse resp;
-    grpc::Status status = stub->Unary(&ctx, EchoRequest(), &resp);
+    grpc::Status status =
+        CallWithCredentials((shm ? ShmStub() : TcpStub()).get(), std::make_unique<TokenPlugin>());
     EXPECT_TRUE(status.ok()) << (shm ? "shm: " : "tcp: ") << status.error_message();
   }
   EXPECT_EQ(service_.handled(), 2);
@@ -345,12 +351,8 @@ class FailingPlugin final : public grpc::MetadataCredentialsPlugin {
 TEST_F(AuthTest, CallWhoseCredentialsFailIsNotSentAsOverLocalTcp) {
   StartServer(nullptr, /*tcp_too=*/true);
   for (bool shm : {false, true}) {
-    auto stub = shm ? ShmStub() : TcpStub();
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    ctx.set_credentials(grpc::MetadataCredentialsFromPlugin(std::make_unique<FailingPlugin>()));
-    EchoResponse resp;
-    grpc::Status status = stub->Unary(&ctx, EchoRequest(), &resp);
+    grpc::Status status =
+        CallWithCredentials((shm ? ShmStub() : TcpStub()).get(), std::make_unique<FailingPlugin>());
     EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << (shm ? "shm" : "tcp");
     EXPECT_NE(status.error_message().find("token service down"), std::string::npos)
         << (shm ? "shm: " : "tcp: ") << status.error_message();
