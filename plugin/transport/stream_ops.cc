@@ -102,7 +102,8 @@ void DeliverMessage(ShmStream* s) {
   } else if (!s->messages.empty()) {
     InboundMessage message = TakeMessageLocked(s);
     *p.recv_message = std::move(message.data);
-    *p.flags = message.flags;
+    // Optional: gRPC's own streams (the client-side health check) pass none.
+    if (p.flags != nullptr) *p.flags = message.flags;
   } else if (ReadClosed(s) && !s->assembling) {
     p.recv_message->reset();  // end of stream
   } else {

@@ -1,11 +1,13 @@
 // The server side of every gRPC C++ API over the shm transport, with UDS and
 // TCP as the oracle: callback services (unary and bidi reactors), the
 // completion-queue async API, and server interceptors; and gRPC's retries,
-// which replay a call's messages on a new stream of the same connection. The servers run in
+// which replay a call's messages on a new stream of the same connection,
+// and client-side health checking, whose watch stream gRPC runs itself. The servers run in
 // this process (the APIs are what is under test; cross-process behaviour is
 // covered by transport_e2e_test).
 #include <dirent.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/support/server_interceptor.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -251,6 +253,48 @@ TEST_P(ServerApiTest, RetryPolicyRetriesUnaryAndClientStreamingCalls) {
   EXPECT_EQ(resp.message(), sent);  // the third attempt got every message
   EXPECT_EQ(resp.received(), 10);
   EXPECT_EQ(service.attempts(), 3);
+  server->Shutdown();
+}
+
+// A service config's healthCheckConfig: gRPC watches the server's health
+// service on each connection (a stream of its own, whose messages it reads
+// without asking for their flags) and routes calls only while it says
+// SERVING. Over shm that watch used to crash the client.
+TEST_P(ServerApiTest, ClientSideHealthCheckingFollowsTheServersStatus) {
+  grpc::EnableDefaultHealthCheckService(true);
+  FlakyEcho service(/*failures=*/0);
+  grpc::ServerBuilder builder;
+  Listen(builder);
+  builder.RegisterService(&service);
+  auto server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  grpc::ChannelArguments args;
+  args.SetServiceConfigJSON(R"({"healthCheckConfig": {"serviceName": ""},
+                                "loadBalancingConfig": [{"round_robin": {}}]})");
+  auto stub = Stub(args);
+  auto call = [&stub](bool wait_for_ready) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    ctx.set_wait_for_ready(wait_for_ready);
+    EchoRequest req;
+    req.set_message("healthy?");
+    EchoResponse resp;
+    return stub->Unary(&ctx, req, &resp);
+  };
+  grpc::Status status = call(/*wait_for_ready=*/true);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  server->GetHealthCheckService()->SetServingStatus(false);
+  // The client learns it from the watch stream; calls then fail at once.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while ((status = call(/*wait_for_ready=*/false)).ok() &&
+         std::chrono::steady_clock::now() < give_up) {
+  }
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_NE(status.error_message().find("backend unhealthy"), std::string::npos)
+      << status.error_message();
+  server->GetHealthCheckService()->SetServingStatus(true);
+  status = call(/*wait_for_ready=*/true);
+  EXPECT_TRUE(status.ok()) << status.error_message();
   server->Shutdown();
 }
 
