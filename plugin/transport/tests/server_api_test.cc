@@ -2,7 +2,8 @@
 // TCP as the oracle: callback services (unary and bidi reactors), the
 // completion-queue async API, and server interceptors; and gRPC's retries,
 // which replay a call's messages on a new stream of the same connection,
-// and client-side health checking, whose watch stream gRPC runs itself. The servers run in
+// client-side health checking, whose watch stream gRPC runs itself, and the
+// server's max_connection_age, which ends connections with a GOAWAY. The servers run in
 // this process (the APIs are what is under test; cross-process behaviour is
 // covered by transport_e2e_test).
 #include <dirent.h>
@@ -142,6 +143,26 @@ class FlakyEcho final : public EchoTest::Service {
  private:
   const int failures_;
   std::atomic<int> attempts_{0};
+};
+
+// The sync API's echo: Unary answers "sync:" + the message; Bidi echoes each
+// message until the client half-closes.
+class SyncEcho final : public EchoTest::Service {
+ public:
+  grpc::Status Unary(grpc::ServerContext*, const EchoRequest* req, EchoResponse* resp) override {
+    resp->set_message("sync:" + req->message());
+    return grpc::Status::OK;
+  }
+  grpc::Status Bidi(grpc::ServerContext*,
+                    grpc::ServerReaderWriter<EchoResponse, EchoRequest>* stream) override {
+    EchoRequest req;
+    while (stream->Read(&req)) {
+      EchoResponse resp;
+      resp.set_message(req.message());
+      if (!stream->Write(resp)) break;
+    }
+    return grpc::Status::OK;
+  }
 };
 
 class ServerApiTest : public ::testing::TestWithParam<Transport> {
@@ -364,6 +385,83 @@ TEST_P(ServerApiTest, ServerInterceptorsRun) {
     EXPECT_EQ(std::string(it->second.data(), it->second.size()), "yes");
   }
   EXPECT_EQ(calls.load(), 3);
+  server->Shutdown();
+}
+
+// Server-side max_connection_age: the server ends each connection with a
+// GOAWAY once it is that old. Calls already running finish on it within the
+// grace period, new calls go to a new connection, and nothing fails.
+TEST_P(ServerApiTest, MaxConnectionAgeMovesNewCallsToANewConnection) {
+  SyncEcho service;
+  grpc::ServerBuilder builder;
+  Listen(builder);
+  builder.RegisterService(&service);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, 100);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, 60000);
+  auto server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  if (GetParam() == Transport::kTcp) target_ = "127.0.0.1:" + std::to_string(port_);
+  auto creds =
+      GetParam() == Transport::kShm ? ChannelCredentials() : grpc::InsecureChannelCredentials();
+  auto channel = grpc::CreateChannel(target_, creds);
+  auto stub = EchoTest::NewStub(channel);
+  const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(30);
+  grpc::ClientContext stream_ctx;
+  stream_ctx.set_deadline(deadline);
+  auto stream = stub->Bidi(&stream_ctx);
+  auto echo_on_stream = [&stream](const std::string& text) {
+    EchoRequest req;
+    req.set_message(text);
+    EchoResponse resp;
+    return stream->Write(req) && stream->Read(&resp) && resp.message() == text;
+  };
+  ASSERT_TRUE(echo_on_stream("before"));
+  ASSERT_EQ(channel->GetState(false), GRPC_CHANNEL_READY);
+  // The GOAWAY takes the channel out of READY.
+  ASSERT_TRUE(channel->WaitForStateChange(GRPC_CHANNEL_READY, deadline));
+  // New calls connect again and succeed.
+  for (int i = 0; i < 5; ++i) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(deadline);
+    EchoRequest req;
+    req.set_message("after " + std::to_string(i));
+    EchoResponse resp;
+    grpc::Status status = stub->Unary(&ctx, req, &resp);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(resp.message(), "sync:" + req.message());
+  }
+  // The stream that was running still runs on the old connection.
+  EXPECT_TRUE(echo_on_stream("during grace"));
+  ASSERT_TRUE(stream->WritesDone());
+  grpc::Status status = stream->Finish();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  server->Shutdown();
+}
+
+// Once the grace period is over too, the server closes the old connection
+// under a call still running: it fails with UNAVAILABLE, it does not hang.
+TEST_P(ServerApiTest, MaxConnectionAgeGraceEndsCallsStillRunning) {
+  SyncEcho service;
+  grpc::ServerBuilder builder;
+  Listen(builder);
+  builder.RegisterService(&service);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, 100);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, 100);
+  auto server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  auto stub = Stub();
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  auto stream = stub->Bidi(&ctx);
+  EchoRequest req;
+  req.set_message("first");
+  EchoResponse resp;
+  ASSERT_TRUE(stream->Write(req));
+  ASSERT_TRUE(stream->Read(&resp));
+  // Blocks until the connection is closed under it (well before the deadline).
+  EXPECT_FALSE(stream->Read(&resp));
+  grpc::Status status = stream->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
   server->Shutdown();
 }
 
