@@ -318,6 +318,10 @@ def main():
                 ("stream 32 B async x4 (msg/s)", "stream_async_x4", "32B", "msgs_per_s")]
     thr_rows += [(f"unary {p} (MB/s)", "large_unary", p, "MB_per_s")
                  for p in ("1MiB", "16MiB", "64MiB")]
+    # Fresh pages (minor faults) per large call: for inproc, its one process
+    # is counted as the client.
+    thr_rows += [(f"unary {p} {who} page faults per call", "large_unary", p, f"{who}_faults_per_call")
+                 for p in ("16MiB", "64MiB") for who in ("client", "server")]
     conc_rows = [(f"{c} channels {lab}", "concurrency", f"{c}ch", m)
                  for c in (1, 8, 64) for lab, m in (("calls/s", "calls_per_s"), ("p99 us", "p99_us"),
                                                     ("errors", "errors"))]
