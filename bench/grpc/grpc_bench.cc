@@ -442,20 +442,24 @@ void StreamThroughput(const Target& t, bool quick) {
   }
 }
 
-// Minor page faults the process has taken so far (/proc/PID/stat field 10):
-// each is a page of memory touched for the first time since it was mapped.
-double MinorFaults(pid_t pid) {
+// Field `n` of /proc/PID/stat as proc(5) numbers them (n >= 3: the fields
+// after the parenthesised command name, which may hold spaces), or 0.
+double ProcStatField(pid_t pid, int n) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   size_t close = content.rfind(')');
   if (close == std::string::npos) return 0;
   std::istringstream rest(content.substr(close + 2));
   std::string field;
-  for (int i = 3; i <= 10 && rest >> field; ++i) {
-    if (i == 10) return std::atof(field.c_str());
+  for (int i = 3; i <= n && rest >> field; ++i) {
+    if (i == n) return std::atof(field.c_str());
   }
   return 0;
 }
+
+// Minor page faults the process has taken so far: each is a page of memory
+// touched for the first time since it was mapped.
+double MinorFaults(pid_t pid) { return ProcStatField(pid, 10); }
 
 // One-way unary throughput at one size: `n` calls (after a warm-up) with a
 // request of `size` bytes and an empty reply; reports the median MB/s as
@@ -634,21 +638,10 @@ RingMemory ReadRingMemory(pid_t pid) {
   return m;
 }
 
-// CPU seconds (user + system) the process has used so far.
+// CPU seconds (user + system: fields 14 and 15) the process has used so far.
 double ProcessCpuSeconds(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  // Fields after the parenthesised command name; utime and stime are 14 and 15.
-  size_t close = content.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream rest(content.substr(close + 2));
-  std::string field;
-  double utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && rest >> field; ++i) {
-    if (i == 14) utime = std::atof(field.c_str());
-    if (i == 15) stime = std::atof(field.c_str());
-  }
-  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  return (ProcStatField(pid, 14) + ProcStatField(pid, 15)) /
+         static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 // 5. Scale: many idle connections, then all of them calling at once.

@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -167,8 +168,29 @@ class SyncEcho final : public EchoTest::Service {
 
 class ServerApiTest : public ::testing::TestWithParam<Transport> {
  protected:
-  // Adds the listening port for this transport; Target() is valid after
-  // BuildAndStart.
+  // Builds and starts a server for `service`, listening on this test's
+  // transport; `configure` adds to the builder first (channel arguments,
+  // interceptors, a completion queue). Channel() and Stub() connect to it.
+  std::unique_ptr<grpc::Server> StartServer(
+      grpc::Service* service, const std::function<void(grpc::ServerBuilder&)>& configure = {}) {
+    grpc::ServerBuilder builder;
+    Listen(builder);
+    builder.RegisterService(service);
+    if (configure) configure(builder);
+    auto server = builder.BuildAndStart();
+    if (GetParam() == Transport::kTcp) target_ = "127.0.0.1:" + std::to_string(port_);
+    return server;
+  }
+  std::shared_ptr<grpc::Channel> Channel(const grpc::ChannelArguments& args = {}) {
+    auto creds =
+        GetParam() == Transport::kShm ? ChannelCredentials() : grpc::InsecureChannelCredentials();
+    return grpc::CreateCustomChannel(target_, creds, args);
+  }
+  std::unique_ptr<EchoTest::Stub> Stub(const grpc::ChannelArguments& args = {}) {
+    return EchoTest::NewStub(Channel(args));
+  }
+
+ private:
   void Listen(grpc::ServerBuilder& builder) {
     static std::atomic<int> n{0};
     const std::string id = std::to_string(getpid()) + "_" + std::to_string(n++);
@@ -186,12 +208,6 @@ class ServerApiTest : public ::testing::TestWithParam<Transport> {
         break;
     }
   }
-  std::unique_ptr<EchoTest::Stub> Stub(const grpc::ChannelArguments& args = {}) {
-    if (GetParam() == Transport::kTcp) target_ = "127.0.0.1:" + std::to_string(port_);
-    auto creds =
-        GetParam() == Transport::kShm ? ChannelCredentials() : grpc::InsecureChannelCredentials();
-    return EchoTest::NewStub(grpc::CreateCustomChannel(target_, creds, args));
-  }
 
   std::string target_;
   int port_ = 0;
@@ -199,10 +215,7 @@ class ServerApiTest : public ::testing::TestWithParam<Transport> {
 
 TEST_P(ServerApiTest, CallbackServiceUnaryAndBidi) {
   CallbackEcho service;
-  grpc::ServerBuilder builder;
-  Listen(builder);
-  builder.RegisterService(&service);
-  auto server = builder.BuildAndStart();
+  auto server = StartServer(&service);
   ASSERT_NE(server, nullptr);
   auto stub = Stub();
   {
@@ -234,10 +247,7 @@ TEST_P(ServerApiTest, CallbackServiceUnaryAndBidi) {
 // are sent again, with their messages, until one succeeds.
 TEST_P(ServerApiTest, RetryPolicyRetriesUnaryAndClientStreamingCalls) {
   FlakyEcho service(/*failures=*/2);
-  grpc::ServerBuilder builder;
-  Listen(builder);
-  builder.RegisterService(&service);
-  auto server = builder.BuildAndStart();
+  auto server = StartServer(&service);
   ASSERT_NE(server, nullptr);
   grpc::ChannelArguments args;
   args.SetServiceConfigJSON(R"({"methodConfig": [{
@@ -284,10 +294,7 @@ TEST_P(ServerApiTest, RetryPolicyRetriesUnaryAndClientStreamingCalls) {
 TEST_P(ServerApiTest, ClientSideHealthCheckingFollowsTheServersStatus) {
   grpc::EnableDefaultHealthCheckService(true);
   FlakyEcho service(/*failures=*/0);
-  grpc::ServerBuilder builder;
-  Listen(builder);
-  builder.RegisterService(&service);
-  auto server = builder.BuildAndStart();
+  auto server = StartServer(&service);
   ASSERT_NE(server, nullptr);
   grpc::ChannelArguments args;
   args.SetServiceConfigJSON(R"({"healthCheckConfig": {"serviceName": ""},
@@ -321,11 +328,9 @@ TEST_P(ServerApiTest, ClientSideHealthCheckingFollowsTheServersStatus) {
 
 TEST_P(ServerApiTest, CompletionQueueAsyncServiceUnary) {
   EchoTest::AsyncService service;
-  grpc::ServerBuilder builder;
-  Listen(builder);
-  builder.RegisterService(&service);
-  std::unique_ptr<grpc::ServerCompletionQueue> cq = builder.AddCompletionQueue();
-  auto server = builder.BuildAndStart();
+  std::unique_ptr<grpc::ServerCompletionQueue> cq;
+  auto server =
+      StartServer(&service, [&cq](grpc::ServerBuilder& b) { cq = b.AddCompletionQueue(); });
   ASSERT_NE(server, nullptr);
   constexpr int kCalls = 10;
   // The server loop: one outstanding RequestUnary at a time, answered inline.
@@ -366,13 +371,11 @@ TEST_P(ServerApiTest, CompletionQueueAsyncServiceUnary) {
 TEST_P(ServerApiTest, ServerInterceptorsRun) {
   CallbackEcho service;
   std::atomic<int> calls{0};
-  grpc::ServerBuilder builder;
-  Listen(builder);
-  builder.RegisterService(&service);
-  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> factories;
-  factories.push_back(std::make_unique<TaggingInterceptorFactory>(&calls));
-  builder.experimental().SetInterceptorCreators(std::move(factories));
-  auto server = builder.BuildAndStart();
+  auto server = StartServer(&service, [&calls](grpc::ServerBuilder& b) {
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> factories;
+    factories.push_back(std::make_unique<TaggingInterceptorFactory>(&calls));
+    b.experimental().SetInterceptorCreators(std::move(factories));
+  });
   ASSERT_NE(server, nullptr);
   auto stub = Stub();
   for (int i = 0; i < 3; ++i) {
@@ -393,17 +396,12 @@ TEST_P(ServerApiTest, ServerInterceptorsRun) {
 // grace period, new calls go to a new connection, and nothing fails.
 TEST_P(ServerApiTest, MaxConnectionAgeMovesNewCallsToANewConnection) {
   SyncEcho service;
-  grpc::ServerBuilder builder;
-  Listen(builder);
-  builder.RegisterService(&service);
-  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, 100);
-  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, 60000);
-  auto server = builder.BuildAndStart();
+  auto server = StartServer(&service, [](grpc::ServerBuilder& b) {
+    b.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, 100);
+    b.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, 60000);
+  });
   ASSERT_NE(server, nullptr);
-  if (GetParam() == Transport::kTcp) target_ = "127.0.0.1:" + std::to_string(port_);
-  auto creds =
-      GetParam() == Transport::kShm ? ChannelCredentials() : grpc::InsecureChannelCredentials();
-  auto channel = grpc::CreateChannel(target_, creds);
+  auto channel = Channel();
   auto stub = EchoTest::NewStub(channel);
   const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(30);
   grpc::ClientContext stream_ctx;
@@ -442,12 +440,10 @@ TEST_P(ServerApiTest, MaxConnectionAgeMovesNewCallsToANewConnection) {
 // under a call still running: it fails with UNAVAILABLE, it does not hang.
 TEST_P(ServerApiTest, MaxConnectionAgeGraceEndsCallsStillRunning) {
   SyncEcho service;
-  grpc::ServerBuilder builder;
-  Listen(builder);
-  builder.RegisterService(&service);
-  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, 100);
-  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, 100);
-  auto server = builder.BuildAndStart();
+  auto server = StartServer(&service, [](grpc::ServerBuilder& b) {
+    b.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, 100);
+    b.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, 100);
+  });
   ASSERT_NE(server, nullptr);
   auto stub = Stub();
   grpc::ClientContext ctx;
@@ -479,18 +475,12 @@ int OpenDescriptors() {
 // Closing is asynchronous, so the count is awaited with a deadline.
 TEST_P(ServerApiTest, ConnectionsComingAndGoingLeakNoDescriptors) {
   CallbackEcho service;
-  grpc::ServerBuilder builder;
-  Listen(builder);
-  builder.RegisterService(&service);
-  auto server = builder.BuildAndStart();
+  auto server = StartServer(&service);
   ASSERT_NE(server, nullptr);
-  if (GetParam() == Transport::kTcp) target_ = "127.0.0.1:" + std::to_string(port_);
   auto one_connection = [&] {
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    auto creds =
-        GetParam() == Transport::kShm ? ChannelCredentials() : grpc::InsecureChannelCredentials();
-    auto stub = EchoTest::NewStub(grpc::CreateCustomChannel(target_, creds, args));
+    auto stub = Stub(args);
     grpc::ClientContext ctx;
     EchoRequest req;
     EchoResponse resp;
