@@ -391,15 +391,20 @@ TEST_P(ServerApiTest, ServerInterceptorsRun) {
   server->Shutdown();
 }
 
+// StartServer's `configure` for a server whose connections end at that age.
+std::function<void(grpc::ServerBuilder&)> MaxConnectionAge(int age_ms, int grace_ms) {
+  return [=](grpc::ServerBuilder& b) {
+    b.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, age_ms);
+    b.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, grace_ms);
+  };
+}
+
 // Server-side max_connection_age: the server ends each connection with a
 // GOAWAY once it is that old. Calls already running finish on it within the
 // grace period, new calls go to a new connection, and nothing fails.
 TEST_P(ServerApiTest, MaxConnectionAgeMovesNewCallsToANewConnection) {
   SyncEcho service;
-  auto server = StartServer(&service, [](grpc::ServerBuilder& b) {
-    b.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, 100);
-    b.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, 60000);
-  });
+  auto server = StartServer(&service, MaxConnectionAge(/*age_ms=*/100, /*grace_ms=*/60000));
   ASSERT_NE(server, nullptr);
   auto channel = Channel();
   auto stub = EchoTest::NewStub(channel);
@@ -440,10 +445,7 @@ TEST_P(ServerApiTest, MaxConnectionAgeMovesNewCallsToANewConnection) {
 // under a call still running: it fails with UNAVAILABLE, it does not hang.
 TEST_P(ServerApiTest, MaxConnectionAgeGraceEndsCallsStillRunning) {
   SyncEcho service;
-  auto server = StartServer(&service, [](grpc::ServerBuilder& b) {
-    b.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, 100);
-    b.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, 100);
-  });
+  auto server = StartServer(&service, MaxConnectionAge(/*age_ms=*/100, /*grace_ms=*/100));
   ASSERT_NE(server, nullptr);
   auto stub = Stub();
   grpc::ClientContext ctx;
