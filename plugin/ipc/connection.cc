@@ -96,6 +96,12 @@ Connection::Connection(Side side, const ConnectionOptions& options, uint32_t c2s
       peer_wait_(reinterpret_cast<WaitWord*>(
           segment_.data() + (side == Side::kClient ? SegmentLayout::kServerWaitOffset
                                                    : SegmentLayout::kClientWaitOffset))),
+      own_pings_(reinterpret_cast<KeepaliveWords*>(
+          segment_.data() + (side == Side::kClient ? SegmentLayout::kClientKeepaliveOffset
+                                                   : SegmentLayout::kServerKeepaliveOffset))),
+      peer_pings_(reinterpret_cast<KeepaliveWords*>(
+          segment_.data() + (side == Side::kClient ? SegmentLayout::kServerKeepaliveOffset
+                                                   : SegmentLayout::kClientKeepaliveOffset))),
       writer_(reinterpret_cast<RingControl*>(
                   segment_.data() + (side == Side::kClient ? SegmentLayout::kC2sControlOffset
                                                            : SegmentLayout::kS2cControlOffset)),
@@ -235,6 +241,25 @@ bool Connection::PrepareToSleep(uint32_t wait_bits, size_t space_needed) {
     own_wait_->bits.store(0, std::memory_order_relaxed);
     return false;
   }
+  return true;
+}
+
+uint64_t Connection::SendKeepalivePing() {
+  own_pings_->ping.store(++pings_sent_, std::memory_order_release);
+  // Unconditionally: a peer that stopped reading its ring (back-pressure)
+  // does not announce that it waits for data, and must still wake to answer.
+  sender_->Ring(&peer_wait_->bits);
+  return pings_sent_;
+}
+
+bool Connection::KeepalivePingAnswered(uint64_t seq) const {
+  return own_pings_->pong.load(std::memory_order_acquire) >= seq;
+}
+
+bool Connection::AnswerKeepalivePings() {
+  const uint64_t ping = peer_pings_->ping.load(std::memory_order_acquire);
+  if (peer_pings_->pong.load(std::memory_order_relaxed) == ping) return false;
+  peer_pings_->pong.store(ping, std::memory_order_release);
   return true;
 }
 

@@ -136,6 +136,16 @@ class Connection {
   // `yield`, the CPU is offered to other runnable threads about every 3 us.
   static bool SpinForFrame(const ring_internal::SealWord* seal, std::chrono::nanoseconds budget,
                            bool yield = false);
+  // ---- keepalive (segment_layout.h, KeepaliveWords)
+  // Pings the peer: a new sequence number in our ping word and a ring of its
+  // doorbell, whether it sleeps or not. Returns the number to wait for.
+  uint64_t SendKeepalivePing();
+  // Whether the peer has answered ping `seq` (or a later one).
+  bool KeepalivePingAnswered(uint64_t seq) const;
+  // Answers the peer's pings: for pollers, on every wake-up, whether or not
+  // they read the ring. True if there was a new ping to answer.
+  bool AnswerKeepalivePings();
+
   platform::NativeHandle liveness_handle() const { return socket_.get(); }
   // kPeerClosed once the peer has hung up or broke the protocol.
   Status CheckAlive();
@@ -169,6 +179,9 @@ class Connection {
   platform::PeerCredentials peer_;
   WaitWord* own_wait_;
   WaitWord* peer_wait_;
+  KeepaliveWords* own_pings_;   // we ping, the peer answers
+  KeepaliveWords* peer_pings_;  // the peer pings, we answer
+  uint64_t pings_sent_ = 0;     // ours, never read back from shared memory
   RingWriter writer_;
   RingReader reader_;
   // Ring bytes consumed since we last looked whether the peer waits for

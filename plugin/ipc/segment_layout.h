@@ -3,6 +3,7 @@
 // shared memory: the peer may scribble over anything in the segment.
 //
 //   [SegmentHeader][RingControl c2s][RingControl s2c][WaitWord client][WaitWord server]
+//   [KeepaliveWords client][KeepaliveWords server]
 //   [pad to 4 KiB][c2s data: c2s_bytes][s2c data: s2c_bytes]
 #ifndef GRPC_SHM_IPC_SEGMENT_LAYOUT_H_
 #define GRPC_SHM_IPC_SEGMENT_LAYOUT_H_
@@ -21,7 +22,8 @@ constexpr uint32_t kSegmentMagic = 0x4d485347;  // "GSHM"
 // 4: the server's settings frame, refused streams, messages charged with an
 //    overhead, one message at a time per connection.
 // 5: socket doorbells are the handshake socket itself (no socketpairs sent).
-constexpr uint32_t kProtocolVersion = 5;
+// 6: keepalive pings answered through KeepaliveWords.
+constexpr uint32_t kProtocolVersion = 6;
 
 // Ring sizes are powers of two within these bounds.
 constexpr uint32_t kMinRingBytes = 4096;
@@ -59,6 +61,18 @@ struct alignas(kCacheLineSize) WaitWord {
   std::atomic<uint32_t> bits;
 };
 
+// Keepalive pings, outside the rings: a receiver that holds too many unread
+// messages stops reading its ring (back-pressure), yet it is alive, and a
+// ping queued behind those messages would not be answered. So the pinging
+// side bumps `ping` and rings the other's doorbell whether or not it sleeps,
+// and the other side copies `ping` to `pong` whenever its poller wakes,
+// reading its ring or not. A frozen peer answers nothing; a hostile one can
+// only claim to be alive. One pair per pinging side.
+struct alignas(kCacheLineSize) KeepaliveWords {
+  std::atomic<uint64_t> ping;  // written by the side that pings
+  std::atomic<uint64_t> pong;  // written by the side that answers
+};
+
 enum class Side : uint8_t { kClient = 0, kServer = 1 };
 
 struct SegmentLayout {
@@ -70,7 +84,13 @@ struct SegmentLayout {
   static constexpr size_t kS2cControlOffset = kC2sControlOffset + sizeof(RingControl);
   static constexpr size_t kClientWaitOffset = kS2cControlOffset + sizeof(RingControl);
   static constexpr size_t kServerWaitOffset = kClientWaitOffset + kCacheLineSize;
+  // The client's pings (answered by the server), then the server's.
+  static constexpr size_t kClientKeepaliveOffset = kServerWaitOffset + kCacheLineSize;
+  static constexpr size_t kServerKeepaliveOffset = kClientKeepaliveOffset + sizeof(KeepaliveWords);
   static constexpr size_t kDataOffset = 4096;
+
+  static_assert(kServerKeepaliveOffset + sizeof(KeepaliveWords) <= kDataOffset,
+                "the control words fit before the data");
 
   size_t c2s_data_offset() const { return kDataOffset; }
   size_t s2c_data_offset() const { return kDataOffset + c2s_bytes; }

@@ -563,6 +563,44 @@ TEST_P(ConnectionTest, OnePollerServesManyConnections) {
   EXPECT_EQ(WaitChild(child), 0);
 }
 
+// Keepalive pings go around the rings: a peer that is not waiting for data
+// (a poller whose reading is paused by back-pressure) is still woken, and
+// answers when it looks at the connection, without reading its ring.
+TEST_P(ConnectionTest, KeepalivePingWakesAPeerNotWaitingForDataAndItAnswers) {
+  if (options().doorbell == platform::DoorbellKind::kFutex) {
+    GTEST_SKIP() << "futex doorbells cannot be polled";
+  }
+  auto listener = Listen();
+  pid_t child = ForkChild([&] {
+    auto c = ConnectInChild();
+    if (!c) return 1;
+    // Never announces kWaitingForData: only an unconditional ring wakes it.
+    for (int answered = 0; answered < 2;) {
+      pollfd p{c->poll_handle(), POLLIN, 0};
+      if (::poll(&p, 1, 30000) != 1) return 2;
+      c->Drain();
+      if (c->AnswerKeepalivePings()) ++answered;
+    }
+    FrameView f;
+    if (c->Peek(&f).code() != StatusCode::kWouldBlock) return 3;  // no frame was sent
+    return platform::WaitForHangup(c->liveness_handle(), 60000).code() == StatusCode::kPeerClosed
+               ? 0
+               : 4;
+  });
+  auto c = AcceptFrom(*listener);
+  ASSERT_TRUE(c);
+  EXPECT_FALSE(c->KeepalivePingAnswered(1));
+  for (uint64_t want : {1u, 2u}) {
+    const uint64_t seq = c->SendKeepalivePing();
+    EXPECT_EQ(seq, want);
+    const auto give_up = In(std::chrono::seconds(30));
+    while (!c->KeepalivePingAnswered(seq) && Clock::now() < give_up) std::this_thread::yield();
+    EXPECT_TRUE(c->KeepalivePingAnswered(seq)) << "ping " << seq;
+  }
+  c.reset();
+  EXPECT_EQ(WaitChild(child), 0);
+}
+
 INSTANTIATE_TEST_SUITE_P(AllBackends, ConnectionTest, ::testing::ValuesIn(AllBackends()),
                          [](const ::testing::TestParamInfo<ConnectionOptions>& info) {
                            return testing::BackendName(info.param);
