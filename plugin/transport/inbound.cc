@@ -335,8 +335,8 @@ ipc::Status OnReset(ShmTransport* t, const ipc::FrameView& frame) {
 }
 
 // kFramePing: answered, unless the peer pings more often than chttp2 would
-// allow a client to (the transport itself never pings: a dead peer is seen
-// through the socket hang-up).
+// allow a client to. (Our own keepalive pings do not use the ring:
+// keepalive.h.)
 ipc::Status OnPing(ShmTransport* t, const ipc::FrameHeader& header) {
   t->connection->Consume();
   InboundState& in = t->inbound;

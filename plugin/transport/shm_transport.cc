@@ -200,6 +200,7 @@ void CloseLocked(ShmTransport* t, grpc_error_handle error) {
                             "shm transport closed");
   t->outbound.Clear(error);
   if (t->trim_timer_armed) grpc_timer_cancel(&t->trim_timer);  // runs OnTrimTimer
+  StopKeepaliveLocked(t);
   t->streams.clear();
   t->queued_streams.clear();
   std::vector<ShmStream*> streams(t->all_streams.begin(), t->all_streams.end());
@@ -235,6 +236,9 @@ void ShmTransport::Source::OnEvent(int role, uint32_t events) {
   ShmTransport* t = t_;
   std::unique_lock<std::mutex> lock(t->mu);
   if (t->closed) return;
+  // Whether or not we can read the ring now: the peer's keepalive pings
+  // ask only that we look.
+  if (t->connection->AnswerKeepalivePings()) NoteKeepalivePingAnswered();
   if (role == kRoleLiveness && (events & kHangup)) t->peer_hung_up = true;
   if (t->reading) {
     // Another thread is reading this connection and has let go of the lock
@@ -413,8 +417,9 @@ void PerformOp(grpc_transport* gt, grpc_transport_op* op) {
   if (!op->disconnect_with_error.ok()) {
     CloseLocked(t, op->disconnect_with_error);
   }
-  // No keepalive pings over shared memory: peer death is seen at once
-  // through the socket hang-up, so a ping is answered locally.
+  // gRPC's own pings (grpc_channel_ping) are answered locally: peer death
+  // is seen at once through the socket hang-up, and keepalive.cc watches
+  // for a peer that is alive but stuck.
   if (op->send_ping.on_initiate != nullptr) {
     ExecCtx::Run(DEBUG_LOCATION, op->send_ping.on_initiate, absl::OkStatus());
   }
@@ -481,6 +486,7 @@ grpc_transport* CreateShmTransport(std::unique_ptr<ipc::Connection> connection, 
   auto* t = new ShmTransport(std::move(connection), is_client, std::move(peer_string),
                              TransportLimits::FromChannelArgs(args));
   t->spin = SpinPolicy(std::chrono::nanoseconds(args.GetInt(kArgSpinNanos).value_or(0)));
+  t->keepalive = KeepaliveConfig::FromChannelArgs(args, is_client);
   t->base.vtable = &kShmTransportVtable;
   std::lock_guard<std::mutex> lock(t->mu);
   if (!is_client) {
@@ -534,6 +540,7 @@ void StartShmTransport(grpc_transport* gt) {
     return;
   }
   t->polling = true;
+  StartKeepaliveLocked(t);
 }
 
 std::string PeerStringFor(const ipc::Connection& connection) {

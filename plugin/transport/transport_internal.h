@@ -27,6 +27,7 @@
 #include <string>
 
 #include "plugin/ipc/connection.h"
+#include "plugin/transport/keepalive.h"
 #include "plugin/transport/limits.h"
 #include "plugin/transport/outbound_queue.h"
 #include "plugin/transport/poller.h"
@@ -124,6 +125,16 @@ struct ShmTransport {
   uint64_t flushes_seen = 0;  // outbound.flushes_that_wrote() at the last look
   grpc_core::Timestamp last_write;
 
+  // Keepalive (keepalive.h): one timer, which either sends the next ping or
+  // judges the last one, whose number is keepalive_seq.
+  KeepaliveConfig keepalive;
+  grpc_timer keepalive_timer;
+  grpc_closure on_keepalive_timer;
+  bool keepalive_timer_armed = false;
+  bool keepalive_pinging = false;  // a ping is out; the timer is its deadline
+  uint64_t keepalive_seq = 0;
+  grpc_core::Timestamp keepalive_sent;
+
   class Source : public PollSource {
    public:
     explicit Source(ShmTransport* t) : t_(t) {}
@@ -156,6 +167,12 @@ void MaybeFinishGracefulCloseLocked(ShmTransport* t);
 // reads what arrived as the poller would, so the awaited completion is ready
 // when the thread would otherwise have gone to sleep.
 void SpinForPeerFrames(ShmTransport* t);
+
+// ---- keepalive.cc
+// Arms the keepalive timer if keepalive is on (needs an ExecCtx).
+void StartKeepaliveLocked(ShmTransport* t);
+// Cancels it (CloseLocked).
+void StopKeepaliveLocked(ShmTransport* t);
 
 // ---- stream transitions (shm_transport.cc).
 // Client: the stream's initial metadata is queued; it gets an id and opens,

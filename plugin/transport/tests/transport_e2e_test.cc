@@ -2,6 +2,7 @@
 // process against echo_test_server in another, through shared memory.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -19,6 +20,7 @@
 #include "plugin/ipc/connection.h"
 #include "plugin/ipc/metadata_codec.h"
 #include "plugin/platform/platform.h"
+#include "plugin/transport/keepalive.h"
 #include "plugin/transport/tests/test_address.h"
 #include "server_process.h"
 
@@ -538,6 +540,36 @@ TEST_P(TransportE2ETest, PeerDeathFailsInFlightCallsWithUnavailable) {
               std::chrono::duration<double, std::milli>(Clock::now() - killed_at).count());
 }
 
+// Keepalive (GRPC_ARG_KEEPALIVE_TIME_MS) catches a server that is alive but
+// stuck, which a dead one's hang-up does not: here stopped (SIGSTOP) while a
+// call waits on it. The call fails with UNAVAILABLE instead of waiting.
+TEST_P(TransportE2ETest, KeepaliveFailsCallsToAServerThatStopsAnswering) {
+  // Lets the HTTP/2 oracle ping this often without a GOAWAY for it.
+  StartServer(0, 0,
+              {"--channel-arg=grpc.http2.min_ping_interval_without_data_ms=1",
+               "--channel-arg=grpc.http2.max_ping_strikes=0"});
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 100);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 100);
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  auto stub = EchoTest::NewStub(grpc::CreateCustomChannel(Target(), Credentials(), args));
+  grpc::ClientContext ctx;
+  // Were the stall missed, the call would end here with DEADLINE_EXCEEDED.
+  ctx.set_deadline(In(std::chrono::seconds(30)));
+  EchoRequest req;
+  req.set_count(1);
+  req.set_wait_for_cancel(true);
+  auto reader = stub->ServerStream(&ctx, req);
+  EchoResponse resp;
+  ASSERT_TRUE(reader->Read(&resp));  // the call is in flight on the server
+  ASSERT_EQ(::kill(server_->pid(), SIGSTOP), 0);
+  EXPECT_FALSE(reader->Read(&resp));
+  grpc::Status status = reader->Finish();
+  ::kill(server_->pid(), SIGCONT);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_NE(status.error_message().find("keepalive"), std::string::npos) << status.error_message();
+}
+
 TEST_P(TransportE2ETest, ClientDeathCancelsServerCalls) {
   StartServer();
   std::vector<std::string> args = {GRPC_SHM_ECHO_SERVER, "--call=" + Target()};
@@ -798,6 +830,59 @@ TEST_P(ShmOnlyTest, ReadingPausedAtTheInboundCapLosesNothing) {
   grpc::Status status = reader->Finish();
   EXPECT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(received, 64);
+}
+
+// A client whose application has not taken its messages stops reading its
+// ring (the inbound cap), so the server's messages and anything queued
+// behind them wait. It is alive, though: while another call keeps it
+// polling, the server's keepalive pings, which go around the ring, are
+// answered, and the connection stays up. (A client that polls nothing
+// answers no ping, over any transport: gRPC reads only while a thread waits
+// on it, so keepalive timeouts are seconds, not milliseconds.)
+TEST_P(ShmOnlyTest, KeepaliveSparesAClientWhoseReadingIsPaused) {
+  StartServer(
+      0, 0,
+      {"--channel-arg=grpc.keepalive_time_ms=20", "--channel-arg=grpc.keepalive_timeout_ms=20"});
+  grpc::ChannelArguments args;
+  args.SetInt("grpc_shm.max_inbound_bytes", 1 << 20);
+  auto stub = EchoTest::NewStub(grpc::CreateCustomChannel(Target(), Credentials(), args));
+  // A call that waits for the server keeps a thread polling the connection
+  // from start to end.
+  grpc::ClientContext waiting_ctx;
+  waiting_ctx.set_deadline(In(std::chrono::seconds(30)));
+  std::thread waiting_call([&] {
+    EchoRequest req;
+    req.set_message("waiting");
+    req.set_wait_for_cancel(true);
+    EchoResponse resp;
+    grpc::Status status = stub->Unary(&waiting_ctx, req, &resp);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::CANCELLED) << status.error_message();
+  });
+  grpc::ClientContext ctx;
+  ctx.set_deadline(In(std::chrono::seconds(30)));
+  EchoRequest req;
+  req.set_message("paused");
+  req.set_count(64);
+  req.set_response_bytes(64 << 10);
+  req.set_announce_writes(true);
+  auto reader = stub->ServerStream(&ctx, req);
+  // More than the 1 MiB cap has reached the client: its reading is paused.
+  EXPECT_EQ(server_->ReadLineStartingWith("WROTE paused 23"), "WROTE paused 23");
+  // Several of the server's pings come and are answered while it stays so.
+  const uint64_t answered = transport::KeepalivePingsAnswered();
+  const auto give_up = Clock::now() + std::chrono::seconds(20);
+  while (transport::KeepalivePingsAnswered() < answered + 5 && Clock::now() < give_up) {
+    std::this_thread::yield();
+  }
+  EXPECT_GE(transport::KeepalivePingsAnswered(), answered + 5);
+  EchoResponse resp;
+  int received = 0;
+  while (reader->Read(&resp)) ++received;
+  grpc::Status status = reader->Finish();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(received, 64);
+  waiting_ctx.TryCancel();
+  waiting_call.join();
 }
 
 TEST_P(ShmOnlyTest, HostileClientDoesNotDisturbOthers) {
