@@ -517,6 +517,20 @@ TEST_P(TransportE2ETest, PerCallCompressionRoundTrips) {
   EXPECT_EQ(resp.payload(), req.payload());
 }
 
+// Starts a server stream that sends one message and then waits for the
+// client to cancel, and reads that message: the call is in flight on the
+// server when this returns (nullptr if not).
+std::unique_ptr<grpc::ClientReader<EchoResponse>> StartCallInFlight(EchoTest::Stub& stub,
+                                                                    grpc::ClientContext* ctx) {
+  EchoRequest req;
+  req.set_count(1);
+  req.set_wait_for_cancel(true);
+  auto reader = stub.ServerStream(ctx, req);
+  EchoResponse resp;
+  if (!reader->Read(&resp)) return nullptr;
+  return reader;
+}
+
 TEST_P(TransportE2ETest, PeerDeathFailsInFlightCallsWithUnavailable) {
   StartServer();
   auto stub = Stub();
@@ -525,14 +539,11 @@ TEST_P(TransportE2ETest, PeerDeathFailsInFlightCallsWithUnavailable) {
   // DEADLINE_EXCEEDED. How fast it is seen is the chaos harness's figure to
   // report, not this test's to assert.
   ctx.set_deadline(In(std::chrono::seconds(30)));
-  EchoRequest req;
-  req.set_count(1);
-  req.set_wait_for_cancel(true);
-  auto reader = stub->ServerStream(&ctx, req);
-  EchoResponse resp;
-  ASSERT_TRUE(reader->Read(&resp));  // the call is in flight on the server
+  auto reader = StartCallInFlight(*stub, &ctx);
+  ASSERT_NE(reader, nullptr);
   auto killed_at = Clock::now();
   server_->Kill();
+  EchoResponse resp;
   EXPECT_FALSE(reader->Read(&resp));
   grpc::Status status = reader->Finish();
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
@@ -556,13 +567,10 @@ TEST_P(TransportE2ETest, KeepaliveFailsCallsToAServerThatStopsAnswering) {
   grpc::ClientContext ctx;
   // Were the stall missed, the call would end here with DEADLINE_EXCEEDED.
   ctx.set_deadline(In(std::chrono::seconds(30)));
-  EchoRequest req;
-  req.set_count(1);
-  req.set_wait_for_cancel(true);
-  auto reader = stub->ServerStream(&ctx, req);
-  EchoResponse resp;
-  ASSERT_TRUE(reader->Read(&resp));  // the call is in flight on the server
+  auto reader = StartCallInFlight(*stub, &ctx);
+  ASSERT_NE(reader, nullptr);
   ASSERT_EQ(::kill(server_->pid(), SIGSTOP), 0);
+  EchoResponse resp;
   EXPECT_FALSE(reader->Read(&resp));
   grpc::Status status = reader->Finish();
   ::kill(server_->pid(), SIGCONT);
@@ -799,27 +807,39 @@ TEST_P(TransportE2ETest, ClientInterceptorsRun) {
   EXPECT_EQ(std::string(it->second.data(), it->second.size()), "yes");
 }
 
-// A client that speaks the IPC protocol but sends garbage. The server must
-// drop that connection only, and keep serving everyone else.
-// The client's transport stops reading its ring once the messages gRPC has
-// not asked for reach grpc_shm.max_inbound_bytes (the server's writes then
-// wait for ring space), and reads on once they are taken: nothing is lost.
-TEST_P(ShmOnlyTest, ReadingPausedAtTheInboundCapLosesNothing) {
-  StartServer();
+// Channel arguments that pause the client's reading at 1 MiB unread.
+grpc::ChannelArguments WithOneMebibyteInboundCap() {
   grpc::ChannelArguments args;
   args.SetInt("grpc_shm.max_inbound_bytes", 1 << 20);
-  auto stub = EchoTest::NewStub(grpc::CreateCustomChannel(Target(), Credentials(), args));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(In(std::chrono::seconds(30)));
+  return args;
+}
+
+// Starts a server stream of 64 messages of 64 KiB ("paused0".."paused63")
+// and returns once the server has written 24 of them: with none read by the
+// application, more than a 1 MiB inbound cap has reached the client, so its
+// transport has paused reading.
+std::unique_ptr<grpc::ClientReader<EchoResponse>> StartStreamPastTheInboundCap(
+    EchoTest::Stub& stub, grpc::ClientContext* ctx, ServerProcess& server) {
   EchoRequest req;
   req.set_message("paused");
   req.set_count(64);
   req.set_response_bytes(64 << 10);
   req.set_announce_writes(true);
-  auto reader = stub->ServerStream(&ctx, req);
-  // 24 x 64 KiB written and none read by the application: more than the
-  // 1 MiB cap has reached the client, so its transport paused reading.
-  ASSERT_EQ(server_->ReadLineStartingWith("WROTE paused 23"), "WROTE paused 23");
+  auto reader = stub.ServerStream(ctx, req);
+  EXPECT_EQ(server.ReadLineStartingWith("WROTE paused 23"), "WROTE paused 23");
+  return reader;
+}
+
+// The client's transport stops reading its ring once the messages gRPC has
+// not asked for reach grpc_shm.max_inbound_bytes (the server's writes then
+// wait for ring space), and reads on once they are taken: nothing is lost.
+TEST_P(ShmOnlyTest, ReadingPausedAtTheInboundCapLosesNothing) {
+  StartServer();
+  auto stub = EchoTest::NewStub(
+      grpc::CreateCustomChannel(Target(), Credentials(), WithOneMebibyteInboundCap()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(In(std::chrono::seconds(30)));
+  auto reader = StartStreamPastTheInboundCap(*stub, &ctx, *server_);
   EchoResponse resp;
   int received = 0;
   while (reader->Read(&resp)) {
@@ -843,9 +863,8 @@ TEST_P(ShmOnlyTest, KeepaliveSparesAClientWhoseReadingIsPaused) {
   StartServer(
       0, 0,
       {"--channel-arg=grpc.keepalive_time_ms=20", "--channel-arg=grpc.keepalive_timeout_ms=20"});
-  grpc::ChannelArguments args;
-  args.SetInt("grpc_shm.max_inbound_bytes", 1 << 20);
-  auto stub = EchoTest::NewStub(grpc::CreateCustomChannel(Target(), Credentials(), args));
+  auto stub = EchoTest::NewStub(
+      grpc::CreateCustomChannel(Target(), Credentials(), WithOneMebibyteInboundCap()));
   // A call that waits for the server keeps a thread polling the connection
   // from start to end.
   grpc::ClientContext waiting_ctx;
@@ -860,14 +879,7 @@ TEST_P(ShmOnlyTest, KeepaliveSparesAClientWhoseReadingIsPaused) {
   });
   grpc::ClientContext ctx;
   ctx.set_deadline(In(std::chrono::seconds(30)));
-  EchoRequest req;
-  req.set_message("paused");
-  req.set_count(64);
-  req.set_response_bytes(64 << 10);
-  req.set_announce_writes(true);
-  auto reader = stub->ServerStream(&ctx, req);
-  // More than the 1 MiB cap has reached the client: its reading is paused.
-  EXPECT_EQ(server_->ReadLineStartingWith("WROTE paused 23"), "WROTE paused 23");
+  auto reader = StartStreamPastTheInboundCap(*stub, &ctx, *server_);
   // Several of the server's pings come and are answered while it stays so.
   const uint64_t answered = transport::KeepalivePingsAnswered();
   const auto give_up = Clock::now() + std::chrono::seconds(20);
@@ -885,6 +897,8 @@ TEST_P(ShmOnlyTest, KeepaliveSparesAClientWhoseReadingIsPaused) {
   waiting_call.join();
 }
 
+// A client that speaks the IPC protocol but sends garbage. The server must
+// drop that connection only, and keep serving everyone else.
 TEST_P(ShmOnlyTest, HostileClientDoesNotDisturbOthers) {
   StartServer();
   auto stub = Stub();
