@@ -42,7 +42,15 @@ void ArmKeepaliveTimerLocked(ShmTransport* t, Timestamp due);
 void OnKeepaliveDueLocked(ShmTransport* t) {
   const Timestamp now = Timestamp::Now();
   if (t->keepalive_pinging) {
-    if (!t->connection->KeepalivePingAnswered(t->keepalive_seq)) {
+    const Timestamp deadline = t->keepalive_sent + t->keepalive.timeout;
+    const bool answered = t->connection->KeepalivePingAnswered(t->keepalive_seq);
+    if (!answered && now < deadline) {
+      // Looks again every keepalive time: a peer that answers in time gets
+      // its next ping a keepalive time after the last, as over chttp2.
+      ArmKeepaliveTimerLocked(t, std::min(deadline, now + t->keepalive.time));
+      return;
+    }
+    if (!answered) {
       CloseLocked(t, StatusError(GRPC_STATUS_UNAVAILABLE,
                                  absl::StrCat("shm transport: keepalive watchdog timeout (",
                                               t->peer_string, " did not answer a ping within ",
@@ -60,7 +68,7 @@ void OnKeepaliveDueLocked(ShmTransport* t) {
   t->keepalive_seq = t->connection->SendKeepalivePing();
   t->keepalive_sent = now;
   t->keepalive_pinging = true;
-  ArmKeepaliveTimerLocked(t, now + t->keepalive.timeout);
+  ArmKeepaliveTimerLocked(t, now + std::min(t->keepalive.time, t->keepalive.timeout));
 }
 
 void OnKeepaliveTimer(void* arg, grpc_error_handle error) {

@@ -561,7 +561,8 @@ TEST_P(TransportE2ETest, KeepaliveFailsCallsToAServerThatStopsAnswering) {
                "--channel-arg=grpc.http2.max_ping_strikes=0"});
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 100);
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 100);
+  // A timeout a live server, however loaded, never misses.
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 2000);
   args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   auto stub = EchoTest::NewStub(grpc::CreateCustomChannel(Target(), Credentials(), args));
   grpc::ClientContext ctx;
@@ -860,9 +861,11 @@ TEST_P(ShmOnlyTest, ReadingPausedAtTheInboundCapLosesNothing) {
 // answers no ping, over any transport: gRPC reads only while a thread waits
 // on it, so keepalive timeouts are seconds, not milliseconds.)
 TEST_P(ShmOnlyTest, KeepaliveSparesAClientWhoseReadingIsPaused) {
+  // A ping every 20 ms, and a timeout a live client, however loaded
+  // (sanitizers, both cores busy), never misses.
   StartServer(
       0, 0,
-      {"--channel-arg=grpc.keepalive_time_ms=20", "--channel-arg=grpc.keepalive_timeout_ms=20"});
+      {"--channel-arg=grpc.keepalive_time_ms=20", "--channel-arg=grpc.keepalive_timeout_ms=5000"});
   auto stub = EchoTest::NewStub(
       grpc::CreateCustomChannel(Target(), Credentials(), WithOneMebibyteInboundCap()));
   // A call that waits for the server keeps a thread polling the connection
