@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <string>
@@ -501,8 +502,13 @@ TEST_P(ServerApiTest, ConnectionsComingAndGoingLeakNoDescriptors) {
   };
   // Taken right after the warm-up: if its last connection is still closing,
   // the baseline is a few descriptors high, while a leak of one per
-  // connection would still show as twenty.
-  const int baseline = OpenDescriptors();
+  // connection would still show as twenty. gRPC's poll engine (the portable
+  // build's) keeps a wake-up eventfd per polling thread, and a thread it
+  // starts during the twenty connections keeps one open past them (UDS, 13
+  // against 12, in one CI run): a slack of two there.
+  const char* strategy = std::getenv("GRPC_POLL_STRATEGY");
+  const int slack = strategy != nullptr && std::string(strategy) == "poll" ? 2 : 0;
+  const int baseline = OpenDescriptors() + slack;
   for (int i = 0; i < 20; ++i) ASSERT_TRUE(one_connection());
   EXPECT_LE(settle(baseline), baseline);
   server->Shutdown();
