@@ -334,6 +334,38 @@ ipc::Status OnReset(ShmTransport* t, const ipc::FrameView& frame) {
   return ipc::Status::Ok();
 }
 
+// Client: the server is going away and takes no stream above
+// `last_stream_id`. A call that crossed the GOAWAY on the wire (it went out
+// before we read the GOAWAY) and calls still waiting here for a stream slot
+// fail in a way gRPC retries transparently on a new connection, as over
+// chttp2; a server that closes once idle would otherwise fail them with
+// UNAVAILABLE. A stream the server has already answered on it did see,
+// whatever the GOAWAY says: it is left to finish.
+void OnGoawayLocked(ShmTransport* t, uint32_t last_stream_id) {
+  if (!t->goaway_received) {
+    t->goaway_received = true;
+    // Not READY any more: the subchannel stops sending new calls here and
+    // reconnects; calls in flight finish on this transport.
+    t->state_tracker.SetState(GRPC_CHANNEL_TRANSIENT_FAILURE,
+                              absl::UnavailableError("shm transport: server is going away"),
+                              "goaway");
+  }
+  const grpc_error_handle going_away =
+      StatusError(GRPC_STATUS_UNAVAILABLE, "shm transport: server is going away");
+  // Queued streams first: closing an open one would open them.
+  std::vector<ShmStream*> queued(t->queued_streams.begin(), t->queued_streams.end());
+  for (ShmStream* s : queued) CancelStreamLocked(s, going_away);
+  std::vector<ShmStream*> unseen;
+  for (const auto& [id, s] : t->streams) {
+    if (id > last_stream_id && s->received == HalfState::kIdle) unseen.push_back(s);
+  }
+  for (ShmStream* s : unseen) {
+    OnPeerResetLocked(s, GRPC_STATUS_UNAVAILABLE,
+                      "shm transport: server went away before it saw the call",
+                      /*refused=*/true);
+  }
+}
+
 // kFramePing: answered, unless the peer pings more often than chttp2 would
 // allow a client to. (Our own keepalive pings do not use the ring:
 // keepalive.h.)
@@ -367,14 +399,7 @@ ipc::Status OnFrame(ShmTransport* t, const ipc::FrameView& frame,
       return OnReset(t, frame);
     case ipc::kFrameGoaway:
       t->connection->Consume();
-      if (t->is_client && !t->goaway_received) {
-        t->goaway_received = true;
-        // Not READY any more: the subchannel stops sending new calls here
-        // and reconnects; calls in flight finish on this transport.
-        t->state_tracker.SetState(GRPC_CHANNEL_TRANSIENT_FAILURE,
-                                  absl::UnavailableError("shm transport: server is going away"),
-                                  "goaway");
-      }
+      if (t->is_client) OnGoawayLocked(t, header.aux);
       return ipc::Status::Ok();
     case ipc::kFramePing:
       return OnPing(t, header);

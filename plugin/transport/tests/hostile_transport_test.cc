@@ -559,6 +559,62 @@ TEST_F(HostileTransportTest, ClientQueuesCallsAboveTheServersStreamLimit) {
 
 // ---- the client's side: a server that speaks the wire protocol itself
 
+// The server's end of one connection, for tests that play the server.
+class RawServerSide {
+ public:
+  explicit RawServerSide(std::unique_ptr<ipc::Connection> conn) : conn_(std::move(conn)) {}
+
+  // The server's first frame: its stream limit.
+  bool SendSettings() { return Send(ipc::kFrameSettings, 0, {}, /*aux=*/100); }
+  // One frame, waiting for ring space.
+  bool Send(uint8_t type, uint32_t id, const std::string& payload, uint32_t aux = 0) {
+    ipc::FrameHeader h{};
+    h.type = type;
+    h.stream_id = id;
+    h.aux = aux;
+    h.payload_size = static_cast<uint32_t>(payload.size());
+    ipc::ConstByteSpan part{reinterpret_cast<const uint8_t*>(payload.data()), payload.size()};
+    ipc::Status status = conn_->WriteFrame(h, &part, 1, ipc::Connection::Clock::now() + 20s);
+    last_error_ = status.ToString();
+    return status.ok();
+  }
+  // Reads the client's frames up to and including the first of `type`;
+  // that frame's stream id, or 0 if none came.
+  uint32_t ReadUntil(uint8_t type) {
+    for (;;) {
+      ipc::FrameView frame;
+      ipc::Status status = conn_->ReadFrame(&frame, ipc::Connection::Clock::now() + 10s);
+      if (!status.ok()) {
+        last_error_ = status.ToString();
+        return 0;
+      }
+      const ipc::FrameHeader header = frame.header;
+      conn_->Consume();
+      if (header.type == type) return header.stream_id;
+    }
+  }
+  // Answers call `id` with `response` and OK.
+  bool Answer(uint32_t id, const EchoResponse& response) {
+    return Send(ipc::kFrameInitialMetadata, id, testing::MetadataBlock({})) &&
+           Send(ipc::kFrameMessage, id, response.SerializeAsString()) &&
+           Send(ipc::kFrameTrailingMetadata, id, testing::MetadataBlock({{"grpc-status", "0"}}));
+  }
+  void HangUp() { conn_.reset(); }
+  const std::string& last_error() const { return last_error_; }
+
+ private:
+  std::unique_ptr<ipc::Connection> conn_;
+  std::string last_error_;
+};
+
+// A listener on a fresh address for a test that plays the server.
+std::unique_ptr<ipc::Listener> RawServerListener(const std::string& name, std::string* address) {
+  *address = grpc_shm::testing::TestIpcAddress(name + "_" + std::to_string(getpid()));
+  std::unique_ptr<ipc::Listener> listener;
+  if (!ipc::Listener::Listen(*address, ipc::Listener::Options(), &listener).ok()) return nullptr;
+  return listener;
+}
+
 // A server that answers one server-streaming call completely (messages and
 // status) and hangs up before the client's application has read any of it,
 // while the client's transport has paused reading at its inbound cap. What
@@ -566,66 +622,45 @@ TEST_F(HostileTransportTest, ClientQueuesCallsAboveTheServersStreamLimit) {
 // message and OK. (Before, the hang-up closed the connection with the rest
 // of the ring unread, and the finished call failed with UNAVAILABLE.)
 TEST(HostileServerTest, HangUpWhileTheClientPausedReadingLosesNothing) {
-  const std::string address =
-      grpc_shm::testing::TestIpcAddress("grpc_shm_raw_server_" + std::to_string(getpid()));
-  std::unique_ptr<ipc::Listener> listener;
-  ASSERT_TRUE(ipc::Listener::Listen(address, ipc::Listener::Options(), &listener).ok());
+  std::string address;
+  auto listener = RawServerListener("grpc_shm_raw_server", &address);
+  ASSERT_NE(listener, nullptr);
   constexpr int kMessages = 24;  // 1.5 MiB: past the client's 1 MiB cap
   std::mutex mu;
   std::condition_variable cv;
   bool hung_up = false;
   std::string server_error;
   std::thread server([&] {
-    auto fail = [&](const std::string& why) {
+    auto done = [&](const std::string& error) {
       std::lock_guard<std::mutex> lock(mu);
-      server_error = why;
+      server_error = error;
       hung_up = true;
       cv.notify_all();
     };
-    std::unique_ptr<ipc::Connection> conn;
-    if (!listener->Accept(&conn, 10000).ok()) return fail("accept");
-    std::string last_error;
-    auto send = [&](uint8_t type, uint32_t id, const std::string& payload) {
-      ipc::FrameHeader h{};
-      h.type = type;
-      h.stream_id = id;
-      h.payload_size = static_cast<uint32_t>(payload.size());
-      ipc::ConstByteSpan part{reinterpret_cast<const uint8_t*>(payload.data()), payload.size()};
-      ipc::Status status = conn->WriteFrame(h, &part, 1, ipc::Connection::Clock::now() + 20s);
-      last_error = status.ToString();
-      return status.ok();
-    };
-    ipc::FrameHeader settings{};
-    settings.type = ipc::kFrameSettings;
-    settings.aux = 100;
-    if (!conn->WriteFrame(settings, nullptr, 0).ok()) return fail("settings");
+    std::unique_ptr<ipc::Connection> accepted;
+    if (!listener->Accept(&accepted, 10000).ok()) return done("accept");
+    RawServerSide conn(std::move(accepted));
+    if (!conn.SendSettings()) return done("settings");
     // The client's call: initial metadata, its request, its half-close.
-    uint32_t id = 0;
-    for (bool half_closed = false; !half_closed;) {
-      ipc::FrameView frame;
-      if (!conn->ReadFrame(&frame, ipc::Connection::Clock::now() + 10s).ok()) {
-        return fail("reading the call");
-      }
-      id = frame.header.stream_id;
-      half_closed = frame.header.type == ipc::kFrameTrailingMetadata;
-      conn->Consume();
+    const uint32_t id = conn.ReadUntil(ipc::kFrameTrailingMetadata);
+    if (id == 0) return done("reading the call: " + conn.last_error());
+    if (!conn.Send(ipc::kFrameInitialMetadata, id, testing::MetadataBlock({}))) {
+      return done("headers");
     }
-    if (!send(ipc::kFrameInitialMetadata, id, testing::MetadataBlock({}))) return fail("headers");
     EchoResponse resp;
     resp.set_payload(std::string(64 << 10, 'p'));
     for (int i = 0; i < kMessages; ++i) {
       resp.set_message(std::to_string(i));
-      if (!send(ipc::kFrameMessage, id, resp.SerializeAsString())) {
-        return fail("message " + std::to_string(i) + ": " + last_error);
+      if (!conn.Send(ipc::kFrameMessage, id, resp.SerializeAsString())) {
+        return done("message " + std::to_string(i) + ": " + conn.last_error());
       }
     }
-    if (!send(ipc::kFrameTrailingMetadata, id, testing::MetadataBlock({{"grpc-status", "0"}}))) {
-      return fail("status");
+    if (!conn.Send(ipc::kFrameTrailingMetadata, id,
+                   testing::MetadataBlock({{"grpc-status", "0"}}))) {
+      return done("status");
     }
-    conn.reset();  // hangs up
-    std::lock_guard<std::mutex> lock(mu);
-    hung_up = true;
-    cv.notify_all();
+    conn.HangUp();
+    done("");
   });
   grpc::ChannelArguments args;
   args.SetInt("grpc_shm.max_inbound_bytes", 1 << 20);
@@ -665,6 +700,130 @@ TEST(HostileServerTest, HangUpWhileTheClientPausedReadingLosesNothing) {
   EXPECT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(received, kMessages);
 }
+
+// The race a server's GOAWAY opens (max_connection_age, shutdown): a client
+// sends calls before it has read the GOAWAY, which says the server took no
+// stream above its last id. Those calls, and calls still waiting in the
+// client for a stream slot, are retried on a new connection and succeed,
+// whether the old connection stays open (a server draining older calls) or
+// is hung up (an idle server). Before, the call on the wire failed with
+// UNAVAILABLE at the hang-up or waited for an answer that never came, and
+// the waiting call went out on the old connection to be ignored; chttp2
+// over a Unix socket loses the hang-up race as "Broken pipe" when its
+// write comes second.
+class GoawayTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(GoawayTest, CallsTheServerNeverSawAreRetriedOnANewConnection) {
+  const bool hang_up = GetParam();
+  std::string address;
+  auto listener = RawServerListener("grpc_shm_goaway_server", &address);
+  ASSERT_NE(listener, nullptr);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool first_call_arrived = false;
+  bool second_call_started = false;
+  std::string server_error;
+  std::thread server([&] {
+    auto fail = [&](const std::string& why) {
+      std::lock_guard<std::mutex> lock(mu);
+      server_error = why;
+      first_call_arrived = true;  // the test stops waiting
+      cv.notify_all();
+    };
+    // First connection: one stream at a time, so the second call waits in
+    // the client. The first call arrives; once the second is started the
+    // server says it took no stream (last id 0).
+    std::unique_ptr<ipc::Connection> accepted;
+    if (!listener->Accept(&accepted, 10000).ok()) return fail("first accept");
+    RawServerSide first(std::move(accepted));
+    if (!first.Send(ipc::kFrameSettings, 0, {}, /*aux=*/1) ||
+        first.ReadUntil(ipc::kFrameInitialMetadata) == 0) {
+      return fail("first connection: " + first.last_error());
+    }
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      first_call_arrived = true;
+      cv.notify_all();
+      cv.wait(lock, [&] { return second_call_started; });
+    }
+    if (!first.Send(ipc::kFrameGoaway, 0, "max_age", /*aux=*/0)) {
+      return fail("goaway: " + first.last_error());
+    }
+    if (hang_up) first.HangUp();
+    // Second connection: both calls, answered.
+    if (!listener->Accept(&accepted, 20000).ok()) {
+      return fail("the calls never came back on a second connection");
+    }
+    RawServerSide second(std::move(accepted));
+    if (!second.SendSettings()) return fail("second settings: " + second.last_error());
+    for (int i = 0; i < 2; ++i) {
+      const uint32_t id = second.ReadUntil(ipc::kFrameTrailingMetadata);
+      EchoResponse resp;
+      resp.set_message("retried");
+      if (id == 0 || !second.Answer(id, resp)) {
+        return fail("second connection: " + second.last_error());
+      }
+    }
+    // Had the waiting call gone out on the old connection after the GOAWAY,
+    // its frames would be there (and it would never be answered).
+    if (!hang_up && first.ReadUntil(ipc::kFrameInitialMetadata) != 0) {
+      fail("a call went out on the old connection after its GOAWAY");
+    }
+  });
+  auto channel = grpc::CreateChannel(grpc_shm::testing::ShmTargetFor(address),
+                                     ChannelCredentials(ShmOptions()));
+  auto stub = EchoTest::NewStub(channel);
+  grpc::CompletionQueue cq;
+  struct Call {
+    grpc::ClientContext ctx;
+    EchoResponse resp;
+    grpc::Status status;
+    std::unique_ptr<grpc::ClientAsyncResponseReader<EchoResponse>> reader;
+  };
+  Call calls[2];
+  auto start = [&](int i) {
+    calls[i].ctx.set_deadline(std::chrono::system_clock::now() + 20s);
+    EchoRequest req;
+    req.set_message("once");
+    calls[i].reader = stub->AsyncUnary(&calls[i].ctx, req, &cq);
+    calls[i].reader->Finish(&calls[i].resp, &calls[i].status, &calls[i]);
+  };
+  start(0);
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return first_call_arrived; });
+  }
+  // Started once the first holds the connection's one stream: it waits in
+  // the client's transport for that stream to end.
+  start(1);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    second_call_started = true;
+    cv.notify_all();
+  }
+  for (int done = 0; done < 2; ++done) {
+    void* tag = nullptr;
+    bool ok = false;
+    ASSERT_TRUE(cq.Next(&tag, &ok));
+  }
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_TRUE(calls[i].status.ok())
+        << i << ": " << calls[i].status.error_code() << " " << calls[i].status.error_message();
+    EXPECT_EQ(calls[i].resp.message(), "retried") << i;
+  }
+  server.join();
+  EXPECT_EQ(server_error, "");
+  cq.Shutdown();
+  void* tag = nullptr;
+  bool ok = false;
+  while (cq.Next(&tag, &ok)) {
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(OldConnection, GoawayTest, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "HungUp" : "KeptOpen";
+                         });
 
 }  // namespace
 }  // namespace grpc_shm
