@@ -124,9 +124,13 @@ ipc::Status AcceptStreamLocked(ShmTransport* t, uint32_t id,
   }
   auto accept = t->accept_stream_cb;
   void* accept_data = t->accept_stream_data;
+  // A GOAWAY sent meanwhile (max_connection_age's timer, a shutdown) names
+  // this stream as seen, so the transport must not close as idle under it.
+  t->accepting_stream = true;
   lock->unlock();
   accept(accept_data, &t->base, reinterpret_cast<const void*>(static_cast<uintptr_t>(id)));
   lock->lock();
+  t->accepting_stream = false;
   ShmStream* s = FindStream(t, id);
   if (s != nullptr) {
     s->initial_md = std::move(metadata);

@@ -145,7 +145,8 @@ void FlushLocked(ShmTransport* t) {
 }
 
 void MaybeFinishGracefulCloseLocked(ShmTransport* t) {
-  if (!t->is_client && t->goaway_sent && !t->closed && t->streams.empty() && t->outbound.empty()) {
+  if (!t->is_client && t->goaway_sent && !t->closed && t->streams.empty() && t->outbound.empty() &&
+      !t->accepting_stream) {
     CloseLocked(t, StatusError(GRPC_STATUS_UNAVAILABLE, "shm transport: server shut down"));
   }
 }

@@ -97,7 +97,10 @@ struct ShmTransport {
   uint32_t peer_max_streams = UINT32_MAX;
   std::deque<ShmStream*> queued_streams;
 
-  bool goaway_sent = false;      // server: no new streams; close when idle
+  bool goaway_sent = false;  // server: no new streams; close when idle
+  // Server: gRPC is accepting a stream (mu let go): the stream is not in
+  // `streams` yet, but the transport is not idle.
+  bool accepting_stream = false;
   bool goaway_received = false;  // client: no new streams on this transport
   bool closed = false;
   grpc_error_handle close_error;
