@@ -485,6 +485,36 @@ TEST_P(ServerApiTest, ConnectionsAgingUnderAStreamOfCallsLoseNoCall) {
   server->Shutdown();
 }
 
+// Server-side max_connection_idle: a connection without calls for that long
+// is ended with a GOAWAY (the channel leaves READY), and the next call
+// connects again and succeeds. (Long enough that the new connection's call
+// comes well before it idles in turn: chttp2 could lose that race.)
+TEST_P(ServerApiTest, MaxConnectionIdleEndsAnIdleConnectionAndTheNextCallReconnects) {
+  SyncEcho service;
+  auto server = StartServer(&service, [](grpc::ServerBuilder& b) {
+    b.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, 300);
+  });
+  ASSERT_NE(server, nullptr);
+  auto channel = Channel();
+  auto stub = EchoTest::NewStub(channel);
+  const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(30);
+  auto call = [&](const std::string& text) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(deadline);
+    EchoRequest req;
+    req.set_message(text);
+    EchoResponse resp;
+    grpc::Status status = stub->Unary(&ctx, req, &resp);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return resp.message();
+  };
+  EXPECT_EQ(call("before"), "sync:before");
+  ASSERT_EQ(channel->GetState(false), GRPC_CHANNEL_READY);
+  ASSERT_TRUE(channel->WaitForStateChange(GRPC_CHANNEL_READY, deadline));
+  EXPECT_EQ(call("after"), "sync:after");
+  server->Shutdown();
+}
+
 // Once the grace period is over too, the server closes the old connection
 // under a call still running: it fails with UNAVAILABLE, it does not hang.
 TEST_P(ServerApiTest, MaxConnectionAgeGraceEndsCallsStillRunning) {
