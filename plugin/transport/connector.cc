@@ -15,6 +15,7 @@
 #include "plugin/transport/errors.h"
 #include "plugin/transport/options_args.h"
 #include "plugin/transport/shm_transport.h"
+#include "plugin/transport/tsan_handoff.h"
 #include "src/core/ext/filters/client_channel/connector.h"
 #include "src/core/ext/filters/client_channel/subchannel.h"
 #include "src/core/lib/iomgr/exec_ctx.h"
@@ -78,11 +79,19 @@ std::vector<ServerIdentity> AllowedServersFromArgs(const grpc_core::ChannelArgs&
 // SubchannelConnector contract asks.
 class ShmConnector : public grpc_core::SubchannelConnector {
  public:
+  // gRPC carries the connector from the thread that made it to those that
+  // call and last unref it (tsan_handoff.h): a subchannel made on the poller
+  // thread, as after a goaway, connects from the caller's.
+  ShmConnector() { HandOff(this); }
+  ~ShmConnector() override { TakeOver(this); }
+
   void Connect(const Args& args, Result* result, grpc_closure* notify) override {
+    TakeOver(this);
     absl::StatusOr<std::string> address = IpcAddressFromResolved(*args.address);
     if (!address.ok()) {
       ExecCtx::Run(DEBUG_LOCATION, notify,
                    StatusError(GRPC_STATUS_UNAVAILABLE, address.status().message()));
+      HandOff(this);
       return;
     }
     ipc::ConnectionOptions options = ConnectionOptionsFromArgs(args.channel_args);
@@ -104,11 +113,16 @@ class ShmConnector : public grpc_core::SubchannelConnector {
     RunBlocking([self, target, options, allowed_servers]() {
       static_cast<ShmConnector*>(self.get())->ConnectBlocking(target, options, allowed_servers);
     });
+    HandOff(this);
   }
 
   void Shutdown(grpc_error_handle error) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    shutdown_ = true;
+    TakeOver(this);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      shutdown_ = true;
+    }
+    HandOff(this);
   }
 
  private:
@@ -150,6 +164,7 @@ class ShmConnector : public grpc_core::SubchannelConnector {
       }
     }
     if (notify != nullptr) ExecCtx::Run(DEBUG_LOCATION, notify, error);
+    HandOff(this);  // gRPC may hold the last reference
   }
 
   std::mutex mu_;
