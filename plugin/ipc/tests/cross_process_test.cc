@@ -8,13 +8,13 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "plugin/ipc/connection.h"
 #include "plugin/ipc/handshake_format.h"
+#include "plugin/ipc/tests/checked_traffic.h"
 #include "plugin/ipc/tests/child_process.h"
 
 namespace grpc_shm {
@@ -22,94 +22,15 @@ namespace ipc {
 namespace {
 
 using testing::ChildProcess;
+using testing::Exchange;
+using testing::FillFor;
+using testing::SizeFor;
 using testing::TellParent;
 using testing::TestAddress;
 using Clock = std::chrono::steady_clock;
 
 Clock::time_point In(std::chrono::milliseconds ms) { return Clock::now() + ms; }
 constexpr std::chrono::seconds kLong(60);
-
-// ---- deterministic traffic: size, bytes and checksum follow from a sequence number
-
-uint64_t Mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-
-size_t SizeFor(uint64_t seq) {
-  const uint64_t h = Mix(seq);
-  return h % 128 == 0 ? h % 16384 : h % 256;  // mostly small, now and then large
-}
-
-void FillFor(uint64_t seq, uint8_t* buf, size_t size) {
-  uint64_t state = Mix(seq ^ 0x5555);
-  for (size_t i = 0; i < size; ++i) {
-    if (i % 8 == 0) state = state * 6364136223846793005ull + 1442695040888963407ull;
-    buf[i] = static_cast<uint8_t>(state >> (8 * (i % 8)));
-  }
-}
-
-uint32_t Checksum(const uint8_t* p, size_t n) {
-  uint64_t h = 0xcbf29ce484222325ull ^ n;
-  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 0x100000001b3ull;
-  return static_cast<uint32_t>(h ^ (h >> 32));
-}
-
-// Sends `count` frames and receives `count` frames on one thread, checking
-// order (stream_id = sequence), size and checksum of everything received.
-// Empty on success, else what went wrong.
-std::string Exchange(Connection& c, uint64_t count) {
-  std::vector<uint8_t> out(16384), in(16384), expected(16384);
-  uint64_t sent = 0, received = 0;
-  const Clock::time_point deadline = In(std::chrono::minutes(5));
-  while (sent < count || received < count) {
-    bool progress = false;
-    bool wrote = false;
-    while (sent < count) {
-      const size_t size = SizeFor(sent);
-      FillFor(sent, out.data(), size);
-      FrameHeader h{};
-      h.stream_id = static_cast<uint32_t>(sent);
-      h.type = kFrameMessage;
-      h.aux = Checksum(out.data(), size);
-      ConstByteSpan part{out.data(), size};
-      Status s = c.writer().TryWrite(h, &part, 1);
-      if (s.code() == StatusCode::kWouldBlock) break;
-      if (!s.ok()) return "write: " + s.ToString();
-      ++sent;
-      wrote = progress = true;
-    }
-    if (wrote) c.NotifyPeerOfData();
-    while (received < count) {
-      FrameView f;
-      Status s = c.Peek(&f);
-      if (s.code() == StatusCode::kWouldBlock) break;
-      if (!s.ok()) return "read: " + s.ToString();
-      const size_t size = SizeFor(received);
-      if (f.header.stream_id != static_cast<uint32_t>(received) || f.payload_size() != size) {
-        return "frame " + std::to_string(received) + " out of order or wrong size";
-      }
-      f.CopyPayloadTo(in.data());
-      FillFor(received, expected.data(), size);
-      if (Checksum(in.data(), size) != f.header.aux ||
-          std::memcmp(in.data(), expected.data(), size) != 0) {
-        return "frame " + std::to_string(received) + " corrupted";
-      }
-      c.Consume();
-      ++received;
-      progress = true;
-    }
-    if (!progress) {
-      const uint32_t bits = (sent < count ? uint32_t{kWaitingForSpace} : 0u) |
-                            (received < count ? uint32_t{kWaitingForData} : 0u);
-      Status s = c.Wait(bits, sent < count ? SizeFor(sent) : 0, deadline);
-      if (!s.ok()) return "wait: " + s.ToString();
-    }
-  }
-  return "";
-}
 
 uint64_t StressMessageCount() {
   // Both directions together. Wine is slow: the default is modest.

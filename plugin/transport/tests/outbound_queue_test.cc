@@ -234,7 +234,9 @@ TEST_F(OutboundQueueTest, ChunksOfTwoMessagesNeverInterleave) {
     while (receiver_->Peek(&frame).ok()) {
       const ipc::FrameHeader& h = frame.header;
       if (h.type == ipc::kFrameMessage) {
-        if (assembling != 0) ASSERT_EQ(h.stream_id, assembling) << "interleaved chunks";
+        if (assembling != 0) {
+          ASSERT_EQ(h.stream_id, assembling) << "interleaved chunks";
+        }
         assembling = (h.flags & ipc::kFlagMoreChunks) ? h.stream_id : 0;
         if (assembling == 0) ++messages;
       }
