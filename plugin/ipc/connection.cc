@@ -27,6 +27,15 @@ int RemainingMs(Connection::Clock::time_point deadline) {
           .count());
 }
 
+// A word each side owns in the segment (at `client_offset` for the client,
+// `server_offset` for the server): this side's own (`own`) or its peer's.
+template <class Word>
+Word* SideWord(const platform::MappedRegion& segment, Side side, bool own, size_t client_offset,
+               size_t server_offset) {
+  const bool clients = (side == Side::kClient) == own;
+  return reinterpret_cast<Word*>(segment.data() + (clients ? client_offset : server_offset));
+}
+
 // Spin loops look at the clock once per this many checks: reading it costs
 // more than a check, and a message usually lands within the first batch.
 constexpr int kChecksPerClockRead = 64;
@@ -90,18 +99,16 @@ Connection::Connection(Side side, const ConnectionOptions& options, uint32_t c2s
       receiver_(std::move(receiver)),
       sender_(std::move(sender)),
       peer_(peer),
-      own_wait_(reinterpret_cast<WaitWord*>(
-          segment_.data() + (side == Side::kClient ? SegmentLayout::kClientWaitOffset
-                                                   : SegmentLayout::kServerWaitOffset))),
-      peer_wait_(reinterpret_cast<WaitWord*>(
-          segment_.data() + (side == Side::kClient ? SegmentLayout::kServerWaitOffset
-                                                   : SegmentLayout::kClientWaitOffset))),
-      own_pings_(reinterpret_cast<KeepaliveWords*>(
-          segment_.data() + (side == Side::kClient ? SegmentLayout::kClientKeepaliveOffset
-                                                   : SegmentLayout::kServerKeepaliveOffset))),
-      peer_pings_(reinterpret_cast<KeepaliveWords*>(
-          segment_.data() + (side == Side::kClient ? SegmentLayout::kServerKeepaliveOffset
-                                                   : SegmentLayout::kClientKeepaliveOffset))),
+      own_wait_(SideWord<WaitWord>(segment_, side, /*own=*/true, SegmentLayout::kClientWaitOffset,
+                                   SegmentLayout::kServerWaitOffset)),
+      peer_wait_(SideWord<WaitWord>(segment_, side, /*own=*/false, SegmentLayout::kClientWaitOffset,
+                                    SegmentLayout::kServerWaitOffset)),
+      own_pings_(SideWord<KeepaliveWords>(segment_, side, /*own=*/true,
+                                          SegmentLayout::kClientKeepaliveOffset,
+                                          SegmentLayout::kServerKeepaliveOffset)),
+      peer_pings_(SideWord<KeepaliveWords>(segment_, side, /*own=*/false,
+                                           SegmentLayout::kClientKeepaliveOffset,
+                                           SegmentLayout::kServerKeepaliveOffset)),
       writer_(reinterpret_cast<RingControl*>(
                   segment_.data() + (side == Side::kClient ? SegmentLayout::kC2sControlOffset
                                                            : SegmentLayout::kS2cControlOffset)),
